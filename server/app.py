@@ -1,0 +1,52 @@
+"""The app factory: binds openapi.yaml to the handlers, the stores and the error handling."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import RelativeResolver
+
+from server.db import create_schema, make_engine
+from server.errors import register_error_handlers
+from server.images import SqlImageRepository
+from server.middleware import RequestContextMiddleware
+from server.settings import Settings
+from server.spec import SPEC_PATH
+from server.tokens import TokenStore
+from server.validation import ShortMessageParameterValidator
+
+
+def create_app(settings: Settings) -> AsyncApp:
+    engine = make_engine(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
+        # The embedded SQLite store creates its own schema on first start.
+        if settings.sqlite_path() is not None:
+            create_schema(engine)
+        try:
+            # Lifespan state: every request sees these as request.state.<name>.
+            yield {"images": SqlImageRepository(engine), "tokens": TokenStore(engine)}
+        finally:
+            engine.dispose()
+
+    app = AsyncApp(__name__, lifespan=lifespan)
+    app.add_api(
+        SPEC_PATH,
+        resolver=RelativeResolver("server.handlers"),
+        validate_responses=settings.validate_responses,
+        strict_validation=True,
+        validator_map={"parameter": ShortMessageParameterValidator},
+        swagger_ui_options=SwaggerUIOptions(
+            serve_spec=settings.swagger_ui,
+            swagger_ui=settings.swagger_ui,
+            spec_path="/openapi.json",
+        ),
+    )
+    register_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    return app

@@ -1,0 +1,93 @@
+"""The one place where failures become HTTP responses.
+
+Every failure answers with SWR's error body `{error_code, error_msg, request_id}` and the
+`X-Request-Id` header (added by `server.middleware`). Server errors say only that they failed;
+the detail and the request id go to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from connexion import AsyncApp
+from connexion.exceptions import OAuthProblem, OAuthResponseProblem, ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from server.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
+from server.images import ImageNotFound
+from server.middleware import request_id_of
+
+log = logging.getLogger(__name__)
+
+
+def error_response(
+    request: ConnexionRequest,
+    status: int,
+    code: ErrorCode,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> ConnexionResponse:
+    body = error_body(code, message, request_id_of(request.scope))
+    return ConnexionResponse(
+        status_code=status,
+        mimetype="application/json",
+        content_type="application/json",
+        body=json.dumps(body).encode(),
+        headers=headers or {},
+    )
+
+
+def _internal_error(request: ConnexionRequest) -> ConnexionResponse:
+    return error_response(request, 500, ErrorCode.IMAGE_QUERY_FAILED, INTERNAL_ERROR_MESSAGE)
+
+
+async def on_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """Connexion's own failures: request validation, security, response validation."""
+    if isinstance(exc, OAuthResponseProblem):
+        return error_response(
+            request, 401, ErrorCode.AUTHENTICATION_FAILED,
+            "Authentication failed: the token is unknown, expired or revoked.",
+        )
+    if isinstance(exc, OAuthProblem):
+        return error_response(
+            request, 401, ErrorCode.AUTHENTICATION_FAILED,
+            "Authentication failed: the X-Auth-Token header is missing.",
+        )
+    if exc.status == 400:
+        # Our ParameterValidator keeps these short and free of the input (server.validation).
+        return error_response(request, 400, ErrorCode.INVALID_PARAMETER, str(exc.detail)[:200])
+    if exc.status >= 500:
+        # Response validation lands here: the server broke its own contract.
+        log.error("server error %s: %s", exc.status, exc.detail)
+        return _internal_error(request)
+    log.warning("unexpected client problem %s: %s", exc.status, exc.detail)
+    return error_response(request, 400, ErrorCode.INVALID_PARAMETER, "Bad request.")
+
+
+async def on_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    """Starlette's routing failures: no route (404) or a method the spec does not list (405)."""
+    if exc.status_code == 405:
+        return error_response(
+            request, 405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed.", dict(exc.headers or {})
+        )
+    if exc.status_code == 404:
+        return error_response(request, 404, ErrorCode.NO_SUCH_RESOURCE, "No such resource.")
+    log.error("unexpected HTTP exception %s: %s", exc.status_code, exc.detail)
+    return _internal_error(request)
+
+
+async def on_image_not_found(request: ConnexionRequest, exc: ImageNotFound) -> ConnexionResponse:
+    return error_response(request, 404, ErrorCode.IMAGE_NOT_FOUND, "Image does not exist.")
+
+
+async def on_crash(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.error("request failed", exc_info=exc)
+    return _internal_error(request)
+
+
+def register_error_handlers(app: AsyncApp) -> None:
+    app.add_error_handler(ProblemException, on_problem)
+    app.add_error_handler(HTTPException, on_http_exception)
+    app.add_error_handler(ImageNotFound, on_image_not_found)
+    app.add_error_handler(Exception, on_crash)

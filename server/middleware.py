@@ -1,0 +1,98 @@
+"""The outermost layer: a request id for every request, on every response and log line."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
+
+log = logging.getLogger(__name__)
+
+_SCOPE_KEY = "swr.request_id"
+# A caller's id is echoed only when it is short and plain, so that it is safe in a header and
+# in a log line; anything else is replaced by a fresh UUID, never reflected.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default="-"
+)
+
+
+def request_id_of(scope: Scope) -> str:
+    return scope.get(_SCOPE_KEY) or current_request_id.get()
+
+
+def _choose_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SANE_REQUEST_ID.match(candidate) and "\n" not in candidate:
+                return candidate
+            break
+    return str(uuid.uuid4())
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id on every log record as `request_id`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _choose_request_id(scope)
+        scope[_SCOPE_KEY] = request_id
+        reset = current_request_id.set(request_id)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # The error handlers answer every failure they see; this is the last resort for
+            # one that escapes them, so that even then the client gets the documented body.
+            log.exception("unhandled error outside the error handlers")
+            if started:
+                raise
+            await _send_internal_error(send_with_headers, request_id)
+        finally:
+            current_request_id.reset(reset)
+
+
+async def _send_internal_error(send: Send, request_id: str) -> None:
+    body = json.dumps(
+        error_body(ErrorCode.IMAGE_QUERY_FAILED, INTERNAL_ERROR_MESSAGE, request_id)
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,32 @@
+"""The OpenAPI document, for code that must agree with it (catalog validation, tests)."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# A symlink to the top-level openapi.yaml, so that the spec also ships inside the package.
+SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
+
+
+@cache
+def _load() -> dict[str, Any]:
+    with SPEC_PATH.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def load_spec() -> dict[str, Any]:
+    """A private copy of the parsed spec."""
+    return copy.deepcopy(_load())
+
+
+def parameter_schema(name: str) -> dict[str, Any]:
+    return copy.deepcopy(_load()["components"]["parameters"][name]["schema"])
+
+
+def component_schema(name: str) -> dict[str, Any]:
+    return copy.deepcopy(_load()["components"]["schemas"][name])
