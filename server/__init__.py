@@ -1,6 +1,4 @@
-"""swr-official-images: Huawei Cloud SWR's "query official image details" API, served from openapi.yaml."""
+"""swr-official-images: Huawei Cloud SWR's "query official image details" API, served from openapi.yaml.
 
-from server.app import create_app
-from server.settings import Settings
-
-__all__ = ["Settings", "create_app"]
+`server.app.create_app(Settings)` builds the ASGI app; `server.cli` is the command line.
+"""

@@ -13,7 +13,7 @@ from connexion.resolver import RelativeResolver
 from server.db import create_schema, make_engine
 from server.errors import register_error_handlers
 from server.images import SqlImageRepository
-from server.middleware import RequestContextMiddleware
+from server.middleware import RequestContextMiddleware, ResponseRequestIdMiddleware
 from server.settings import Settings
 from server.spec import SPEC_PATH
 from server.tokens import TokenStore
@@ -48,5 +48,8 @@ def create_app(settings: Settings) -> AsyncApp:
         ),
     )
     register_error_handlers(app)
+    # Outermost: every response, errors included, carries the request id.
     app.add_middleware(RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    # Innermost: so that response validation sees the header the spec requires.
+    app.add_middleware(ResponseRequestIdMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     return app

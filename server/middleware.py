@@ -81,6 +81,27 @@ class RequestContextMiddleware:
             current_request_id.reset(reset)
 
 
+class ResponseRequestIdMiddleware:
+    """Stamps X-Request-Id inside Connexion's response validation, which checks that the header
+    the spec requires is there; `RequestContextMiddleware` stamps the responses built outside it
+    (errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-Id"] = request_id_of(scope)
+            await send(message)
+
+        await self.app(scope, receive, send_with_request_id)
+
+
 async def _send_internal_error(send: Send, request_id: str) -> None:
     body = json.dumps(
         error_body(ErrorCode.IMAGE_QUERY_FAILED, INTERNAL_ERROR_MESSAGE, request_id)

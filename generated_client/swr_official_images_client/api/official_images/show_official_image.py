@@ -1,0 +1,204 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error import Error
+from ...models.official_image import OfficialImage
+from ...types import Response
+
+
+def _get_kwargs(
+    namespace: str,
+    repository: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}".format(
+            namespace=quote(str(namespace), safe=""),
+            repository=quote(str(repository), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Error | OfficialImage | None:
+    if response.status_code == 200:
+        response_200 = OfficialImage.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Error.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Error.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Error.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 500:
+        response_500 = Error.from_dict(response.json())
+
+        return response_500
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Error | OfficialImage]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    namespace: str,
+    repository: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Error | OfficialImage]:
+    """Query official image details (查询官方镜像详情)
+
+     Returns the details of one official image, looked up by its organisation (namespace)
+    and image name. A nested image name such as `library/nginx` is written with `$` in
+    place of `/` in the path: `library$nginx`.
+
+    Args:
+        namespace (str):
+        repository (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Error | OfficialImage]
+    """
+
+    kwargs = _get_kwargs(
+        namespace=namespace,
+        repository=repository,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    namespace: str,
+    repository: str,
+    *,
+    client: AuthenticatedClient,
+) -> Error | OfficialImage | None:
+    """Query official image details (查询官方镜像详情)
+
+     Returns the details of one official image, looked up by its organisation (namespace)
+    and image name. A nested image name such as `library/nginx` is written with `$` in
+    place of `/` in the path: `library$nginx`.
+
+    Args:
+        namespace (str):
+        repository (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Error | OfficialImage
+    """
+
+    return sync_detailed(
+        namespace=namespace,
+        repository=repository,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    namespace: str,
+    repository: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Error | OfficialImage]:
+    """Query official image details (查询官方镜像详情)
+
+     Returns the details of one official image, looked up by its organisation (namespace)
+    and image name. A nested image name such as `library/nginx` is written with `$` in
+    place of `/` in the path: `library$nginx`.
+
+    Args:
+        namespace (str):
+        repository (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Error | OfficialImage]
+    """
+
+    kwargs = _get_kwargs(
+        namespace=namespace,
+        repository=repository,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    namespace: str,
+    repository: str,
+    *,
+    client: AuthenticatedClient,
+) -> Error | OfficialImage | None:
+    """Query official image details (查询官方镜像详情)
+
+     Returns the details of one official image, looked up by its organisation (namespace)
+    and image name. A nested image name such as `library/nginx` is written with `$` in
+    place of `/` in the path: `library$nginx`.
+
+    Args:
+        namespace (str):
+        repository (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Error | OfficialImage
+    """
+
+    return (
+        await asyncio_detailed(
+            namespace=namespace,
+            repository=repository,
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,51 @@
+"""Expectations read from openapi.yaml, so that the tests and the spec cannot drift apart."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+OPERATION_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+
+
+def resolve(spec: dict, node: dict) -> dict:
+    """Follow a local $ref ("#/components/...") to the node it names."""
+    while "$ref" in node:
+        target: Any = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def response_of(spec: dict, status: int, method: str = "get") -> dict:
+    return resolve(spec, spec["paths"][OPERATION_PATH][method]["responses"][str(status)])
+
+
+def documented_statuses(spec: dict, method: str = "get") -> set[int]:
+    return {int(s) for s in spec["paths"][OPERATION_PATH][method]["responses"]}
+
+
+def expected_error_code(spec: dict, status: int) -> str:
+    """The SWR error code the spec's example gives for an error status."""
+    return response_of(spec, status)["content"]["application/json"]["example"]["error_code"]
+
+
+def request_id_pattern(spec: dict) -> re.Pattern[str]:
+    header = resolve(spec, spec["components"]["headers"]["X-Request-Id"])
+    schema = header["schema"]
+    return re.compile(schema["pattern"]), schema["maxLength"]
+
+
+def assert_request_id(spec: dict, headers, body: dict | None = None) -> str:
+    pattern, max_length = request_id_pattern(spec)
+    request_id = headers.get("x-request-id")
+    assert request_id, f"no X-Request-Id in {dict(headers)}"
+    assert pattern.match(request_id) and len(request_id) <= max_length, request_id
+    if body is not None:
+        assert body["request_id"] == request_id, (body, request_id)
+    return request_id
+
+
+def path_for(namespace: str, repository: str) -> str:
+    return OPERATION_PATH.format(namespace=namespace, repository=repository)
