@@ -72,7 +72,9 @@ def _describe(error) -> str:
         return f"{where}: must be >= {error.validator_value}, not {_short(error.instance)}"
     if error.validator == "pattern":
         return f"{where}: {_short(error.instance)} has the wrong format"
-    return f"{where}: {error.validator} {error.validator_value!r} violated by {_short(error.instance)}"
+    return (
+        f"{where}: {error.validator} {error.validator_value!r} violated by {_short(error.instance)}"
+    )
 
 
 def validate_record(raw: Any, where: str) -> ImageRecord:
@@ -88,7 +90,9 @@ def validate_record(raw: Any, where: str) -> ImageRecord:
         if isinstance(raw[field], bool):
             raise CatalogError(f"{where}: field '{field}': must be of type integer, not a boolean")
     if len(raw["namespace"]) > 64 or not rules.namespace.match(raw["namespace"]):
-        raise CatalogError(f"{where}: field 'namespace': {_short(raw['namespace'])} breaks the naming rules")
+        raise CatalogError(
+            f"{where}: field 'namespace': {_short(raw['namespace'])} breaks the naming rules"
+        )
     name = raw["name"]
     if len(name) > 128 or "$" in name or not rules.repository.match(name.replace("/", "$")):
         raise CatalogError(f"{where}: field 'name': {_short(name)} breaks the naming rules")
@@ -119,7 +123,9 @@ def validate_records(raw_records: Iterable[tuple[str, Any]]) -> list[ImageRecord
         record = validate_record(raw, where)
         key = (record.namespace, record.name)
         if key in seen:
-            raise CatalogError(f"{where}: image {record.namespace}/{record.name} repeats {seen[key]}")
+            raise CatalogError(
+                f"{where}: image {record.namespace}/{record.name} repeats {seen[key]}"
+            )
         seen[key] = where
         records.append(record)
     return records
@@ -129,7 +135,9 @@ def _json_array(text: str, source: str) -> Iterator[tuple[str, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CatalogError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise CatalogError(
+            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
     if not isinstance(data, list):
         raise CatalogError(f"{source}: expected a JSON array of image records")
     for index, raw in enumerate(data):

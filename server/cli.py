@@ -45,9 +45,7 @@ def configure_logging(level: str) -> dict:
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "server.middleware.RequestIdFilter"}},
         "formatters": {
-            "plain": {
-                "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-            }
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
         },
         "handlers": {
             "stderr": {
@@ -145,7 +143,9 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'NAME':<24} {'STATE':<8} {'CREATED (UTC)':<20} EXPIRES (UTC)")
     for info in tokens.list():
         expires = f"{info.expires_at:%Y-%m-%d %H:%M:%S}" if info.expires_at else "never"
-        print(f"{info.name:<24} {info.state(now):<8} {info.created_at:%Y-%m-%d %H:%M:%S}  {expires}")
+        print(
+            f"{info.name:<24} {info.state(now):<8} {info.created_at:%Y-%m-%d %H:%M:%S}  {expires}"
+        )
     return 0
 
 
@@ -210,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None))
+        settings = Settings.from_env(
+            host=getattr(args, "host", None), port=getattr(args, "port", None)
+        )
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

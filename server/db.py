@@ -80,9 +80,7 @@ def make_engine(settings: Settings) -> Engine:
     path = settings.sqlite_path()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            settings.database_url, connect_args={"check_same_thread": False}
-        )
+        engine = create_engine(settings.database_url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     return create_engine(settings.database_url, pool_pre_ping=True)

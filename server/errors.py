@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+
 from connexion import AsyncApp
 from connexion.exceptions import OAuthProblem, OAuthResponseProblem, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -46,12 +47,16 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
     """Connexion's own failures: request validation, security, response validation."""
     if isinstance(exc, OAuthResponseProblem):
         return error_response(
-            request, 401, ErrorCode.AUTHENTICATION_FAILED,
+            request,
+            401,
+            ErrorCode.AUTHENTICATION_FAILED,
             "Authentication failed: the token is unknown, expired or revoked.",
         )
     if isinstance(exc, OAuthProblem):
         return error_response(
-            request, 401, ErrorCode.AUTHENTICATION_FAILED,
+            request,
+            401,
+            ErrorCode.AUTHENTICATION_FAILED,
             "Authentication failed: the X-Auth-Token header is missing.",
         )
     if exc.status == 400:
@@ -69,7 +74,11 @@ async def on_http_exception(request: ConnexionRequest, exc: HTTPException) -> Co
     """Starlette's routing failures: no route (404) or a method the spec does not list (405)."""
     if exc.status_code == 405:
         return error_response(
-            request, 405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed.", dict(exc.headers or {})
+            request,
+            405,
+            ErrorCode.METHOD_NOT_ALLOWED,
+            "Method not allowed.",
+            dict(exc.headers or {}),
         )
     if exc.status_code == 404:
         return error_response(request, 404, ErrorCode.NO_SUCH_RESOURCE, "No such resource.")

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.db import api_tokens
 
-TOKEN_PREFIX = "swr_"
+TOKEN_PREFIX = "swr_"  # noqa: S105 - a visible marker that a string is a token, not a secret
 # A name is how an operator refers to a token (list, revoke); it is never the secret.
 TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

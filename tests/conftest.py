@@ -1,4 +1,4 @@
-"""Shared fixtures: a real server on a real socket, a catalog loaded through the CLI, real tokens."""
+"""Shared fixtures: a real server on a real socket, a catalog imported by the CLI, real tokens."""
 
 from __future__ import annotations
 

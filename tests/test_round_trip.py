@@ -127,7 +127,9 @@ def test_401_refuses_bad_tokens(spec, live_server, mode, which):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_404_for_an_unknown_image(spec, live_server, mode):
-    response = call(live_server.base_url, live_server.tokens.valid, "official", "no-such-image", mode)
+    response = call(
+        live_server.base_url, live_server.tokens.valid, "official", "no-such-image", mode
+    )
     assert_error(spec, response, 404)
 
 

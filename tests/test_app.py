@@ -1,0 +1,62 @@
+"""The app builds: the spec is valid, every operationId resolves, the error codes agree."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from connexion.exceptions import ResolverError
+from openapi_spec_validator import validate
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.error_codes import ErrorCode
+from server.settings import Settings
+from tests.contract import documented_statuses, expected_error_code
+
+
+def test_spec_is_valid_openapi_3_0(spec):
+    assert spec["openapi"].startswith("3.0.")
+    validate(spec)
+
+
+def test_every_operation_id_resolves_to_a_handler(spec):
+    handlers = importlib.import_module("server.handlers")
+    operation_ids = [
+        op["operationId"]
+        for path in spec["paths"].values()
+        for method, op in path.items()
+        if isinstance(op, dict) and "operationId" in op
+    ]
+    assert operation_ids
+    for operation_id in operation_ids:
+        assert "." not in operation_id, "keep operationIds bare: the client names modules by them"
+        assert callable(getattr(handlers, operation_id, None)), operation_id
+
+
+def test_app_starts_with_its_lifespan(tmp_path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite"))
+    with TestClient(app) as client:  # runs start-up: spec, resolver, middleware, schema
+        response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["paths"]
+
+
+def test_a_missing_handler_stops_start_up(tmp_path, monkeypatch):
+    """With lifespan on (as `serve` runs it) a broken binding fails start-up, not requests."""
+    monkeypatch.delattr(importlib.import_module("server.handlers"), "show_official_image")
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite"))
+    with pytest.raises(ResolverError), TestClient(app):
+        pass
+
+
+def test_error_codes_match_the_spec(spec):
+    by_status = {
+        400: ErrorCode.INVALID_PARAMETER,
+        401: ErrorCode.AUTHENTICATION_FAILED,
+        404: ErrorCode.IMAGE_NOT_FOUND,
+        500: ErrorCode.IMAGE_QUERY_FAILED,
+    }
+    assert documented_statuses(spec) == {200, *by_status}
+    for status, code in by_status.items():
+        assert expected_error_code(spec, status) == code.value

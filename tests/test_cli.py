@@ -1,0 +1,105 @@
+"""The command line, run in-process against temporary databases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.catalog import sample_catalog
+from server.cli import parse_duration
+from server.db import create_schema, make_engine
+from server.images import SqlImageRepository
+from server.settings import Settings
+from server.tokens import TokenStore
+from tests.conftest import NESTED_IMAGE, run_cli
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/cli.db"
+
+
+def repo(db_url: str) -> SqlImageRepository:
+    engine = make_engine(Settings(database_url=db_url))
+    create_schema(engine)
+    return SqlImageRepository(engine)
+
+
+def test_token_create_prints_the_token_alone_on_stdout(db_url):
+    result = run_cli(db_url, "token", "create", "ci", "--expires-in", "30d")
+
+    assert result.code == 0
+    token = result.out.strip()
+    assert result.out == token + "\n"
+    engine = make_engine(Settings(database_url=db_url))
+    info = TokenStore(engine).verify(token)
+    assert info is not None and info.name == "ci"
+    assert (info.expires_at - info.created_at).days == 30
+
+
+def test_token_list_shows_names_and_states_never_values(db_url):
+    token = run_cli(db_url, "token", "create", "ci").out.strip()
+    run_cli(db_url, "token", "create", "old")
+    run_cli(db_url, "token", "revoke", "old")
+
+    listing = run_cli(db_url, "token", "list").out
+
+    assert token not in listing
+    lines = {line.split()[0]: line.split()[1] for line in listing.splitlines()[1:]}
+    assert lines == {"ci": "active", "old": "revoked"}
+
+
+def test_token_errors_exit_non_zero(db_url):
+    run_cli(db_url, "token", "create", "ci")
+    assert run_cli(db_url, "token", "create", "ci").code == 1
+    assert run_cli(db_url, "token", "revoke", "nobody").code == 1
+
+
+@pytest.mark.parametrize("text", ["0d", "5", "1y", "-1h", "h"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(Exception, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_import_loads_and_reports(db_url, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
+
+    first = run_cli(db_url, "import", str(path))
+    second = run_cli(db_url, "import", str(path))
+
+    assert first.code == 0 and "inserted 1, updated 0, unchanged 0" in first.err
+    assert second.code == 0 and "inserted 0, updated 0, unchanged 1" in second.err
+    assert repo(db_url).get("official", "library/nginx").collection_id == 7
+
+
+def test_an_invalid_import_names_the_record_and_writes_nothing(db_url, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
+    run_cli(db_url, "import", str(path))
+    before = repo(db_url).all()
+    path.write_text(
+        json.dumps(
+            [{**NESTED_IMAGE, "star_count": 1}, {**NESTED_IMAGE, "name": "x", "pull_count": -5}]
+        ),
+        encoding="utf-8",
+    )
+
+    result = run_cli(db_url, "import", str(path))
+
+    assert result.code == 1
+    assert "record 1: field 'pull_count'" in result.err
+    assert "nothing written" in result.err
+    assert repo(db_url).all() == before
+
+
+def test_init_db_creates_an_empty_schema(db_url):
+    assert run_cli(db_url, "init-db").code == 0
+    assert repo(db_url).count() == 0
+
+
+def test_sample_catalog_is_what_serve_loads(db_url):
+    # serve loads exactly this into an empty database (see cmd_serve).
+    summary = repo(db_url).import_records(sample_catalog())
+    assert summary.inserted == len(sample_catalog()) >= 100

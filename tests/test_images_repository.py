@@ -1,0 +1,84 @@
+"""The SQL image repository against a real SQLite database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from server.db import create_schema, images, make_engine
+from server.images import ImageNotFound, ImageRecord, SqlImageRepository
+from server.settings import Settings
+
+
+def record(name: str, **changes) -> ImageRecord:
+    base = ImageRecord(
+        user="official",
+        name=name,
+        namespace="official",
+        description=f"{name} image",
+        full_description=f"The {name} image.",
+        star_count=10,
+        pull_count=1000,
+        collection_id=0,
+        last_updated=datetime(2026, 1, 2, 3, 4, 5),
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture
+def repo(tmp_path) -> SqlImageRepository:
+    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/images.db"))
+    create_schema(engine)
+    yield SqlImageRepository(engine)
+    engine.dispose()
+
+
+def test_get_returns_what_was_imported(repo):
+    repo.import_records([record("nginx"), record("library/redis")])
+
+    image = repo.get("official", "library/redis")
+
+    assert image.name == "library/redis"
+    assert image.to_api()["last_updated"] == "2026-01-02 03:04:05"
+    assert isinstance(image.id, int)
+
+
+def test_get_unknown_raises_image_not_found(repo):
+    repo.import_records([record("nginx")])
+    with pytest.raises(ImageNotFound):
+        repo.get("official", "redis")
+    with pytest.raises(ImageNotFound):
+        repo.get("other", "nginx")
+
+
+def test_reimport_is_idempotent_and_updates_keep_ids(repo):
+    first = repo.import_records([record("nginx"), record("redis")])
+    ids = {i.name: i.id for i in repo.all()}
+
+    again = repo.import_records([record("nginx"), record("redis")])
+    changed = repo.import_records(
+        [record("nginx", star_count=11), record("redis"), record("mongo")]
+    )
+
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    assert (changed.inserted, changed.updated, changed.unchanged) == (1, 1, 1)
+    assert repo.get("official", "nginx").id == ids["nginx"]
+    assert repo.get("official", "nginx").star_count == 11
+    assert repo.count() == 3
+
+
+def test_a_failing_import_writes_nothing(repo):
+    repo.import_records([record("nginx")])
+    before = repo.all()
+
+    # The database's own check refuses a negative count half-way through the batch.
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
+        repo.import_records([record("nginx", star_count=5), record("redis", pull_count=-1)])
+
+    assert repo.all() == before
+    with repo._engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(images)).scalar_one() == 1

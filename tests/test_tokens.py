@@ -1,0 +1,85 @@
+"""The token store: hashed at rest, expiry and revocation honoured."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from server.db import api_tokens, create_schema, make_engine
+from server.settings import Settings
+from server.tokens import TokenError, TokenStore, hash_token
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 12, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/tokens.db"))
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_token_is_stored_only_as_its_hash(engine):
+    token = TokenStore(engine).create("ci")
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_tokens)).mappings().all()
+    assert len(rows) == 1
+    assert rows[0]["token_hash"] == hash_token(token)
+    assert all(token not in str(value) for value in rows[0].values())
+
+
+def test_verify_accepts_only_the_issued_token(engine):
+    store = TokenStore(engine)
+    token = store.create("ci")
+
+    assert store.verify(token).name == "ci"
+    assert store.verify(token + "x") is None
+    assert store.verify("") is None
+    assert store.verify(" " + token) is None
+
+
+def test_expired_tokens_are_refused(engine):
+    clock = Clock()
+    store = TokenStore(engine, clock=clock)
+    token = store.create("short", timedelta(minutes=5))
+
+    assert store.verify(token) is not None
+    clock.now += timedelta(minutes=5)
+    assert store.verify(token) is None
+    assert store.list()[0].state(clock.now) == "expired"
+
+
+def test_revoked_tokens_are_refused_and_revoking_twice_is_harmless(engine):
+    store = TokenStore(engine)
+    token = store.create("ci")
+
+    store.revoke("ci")
+    store.revoke("ci")
+
+    assert store.verify(token) is None
+    assert not store.any_active()
+
+
+@pytest.mark.parametrize("name", ["", "has space", "-leading", "x" * 65, "naïve"])
+def test_bad_names_are_refused(engine, name):
+    with pytest.raises(TokenError):
+        TokenStore(engine).create(name)
+
+
+def test_names_are_unique_and_revoke_needs_a_known_name(engine):
+    store = TokenStore(engine)
+    store.create("ci")
+    with pytest.raises(TokenError, match="already exists"):
+        store.create("ci")
+    with pytest.raises(TokenError, match="no token named"):
+        store.revoke("nobody")
