@@ -9,13 +9,15 @@ from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
+from starlette.middleware.cors import CORSMiddleware
 
 from server.db import create_schema, make_engine
 from server.errors import register_error_handlers
 from server.images import SqlImageRepository
-from server.middleware import RequestContextMiddleware, ResponseRequestIdMiddleware
+from server.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
 from server.settings import Settings
-from server.spec import SPEC_PATH
+from server.routing import connexion_middlewares
+from server.spec import SPEC_PATH, load_spec
 from server.tokens import TokenStore
 from server.validation import ShortMessageParameterValidator
 
@@ -34,7 +36,7 @@ def create_app(settings: Settings) -> AsyncApp:
         finally:
             engine.dispose()
 
-    app = AsyncApp(__name__, lifespan=lifespan)
+    app = AsyncApp(__name__, lifespan=lifespan, middlewares=connexion_middlewares())
     app.add_api(
         SPEC_PATH,
         resolver=RelativeResolver("server.handlers"),
@@ -47,9 +49,21 @@ def create_app(settings: Settings) -> AsyncApp:
             spec_path="/openapi.json",
         ),
     )
-    register_error_handlers(app)
-    # Outermost: every response, errors included, carries the request id.
+    register_error_handlers(app, load_spec())
+    # Middlewares added at one position nest in the order added. Outermost: every response,
+    # errors and CORS preflights included, carries the request id.
     app.add_middleware(RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    # Innermost: so that response validation sees the header the spec requires.
-    app.add_middleware(ResponseRequestIdMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
+    if settings.cors_allow_origins:
+        # Only when configured: browsers on these origins may call the API with a token.
+        app.add_middleware(
+            CORSMiddleware,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["X-Auth-Token", "X-Request-Id"],
+            expose_headers=["X-Request-Id"],
+            max_age=600,
+        )
+    # Innermost: so that response validation sees the headers the spec requires.
+    app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     return app

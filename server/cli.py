@@ -75,6 +75,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.transport import uvicorn_options
 
     images, tokens = _stores(settings)
     if images.count() == 0 and not args.no_sample:
@@ -97,9 +98,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        # "on", not "auto": a broken spec or handler then stops start-up instead of serving 500s.
-        lifespan="on",
         log_config=log_config,
+        **uvicorn_options(settings),
     )
     return 0
 

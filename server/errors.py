@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException
 from server.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
 from server.images import ImageNotFound
 from server.middleware import request_id_of
+from server.routing import AllowedMethods
+from server.security import AuthenticationFailed
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ def _internal_error(request: ConnexionRequest) -> ConnexionResponse:
 
 async def on_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion's own failures: request validation, security, response validation."""
+    if isinstance(exc, AuthenticationFailed):
+        return error_response(
+            request, 401, ErrorCode.AUTHENTICATION_FAILED, f"Authentication failed: {exc.detail}."
+        )
     if isinstance(exc, OAuthResponseProblem):
         return error_response(
             request,
@@ -70,20 +76,21 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
     return error_response(request, 400, ErrorCode.INVALID_PARAMETER, "Bad request.")
 
 
-async def on_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    """Starlette's routing failures: no route (404) or a method the spec does not list (405)."""
-    if exc.status_code == 405:
-        return error_response(
-            request,
-            405,
-            ErrorCode.METHOD_NOT_ALLOWED,
-            "Method not allowed.",
-            dict(exc.headers or {}),
-        )
-    if exc.status_code == 404:
-        return error_response(request, 404, ErrorCode.NO_SUCH_RESOURCE, "No such resource.")
-    log.error("unexpected HTTP exception %s: %s", exc.status_code, exc.detail)
-    return _internal_error(request)
+def http_exception_handler(allowed: AllowedMethods):
+    async def on_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+        """Starlette's routing failures: no route (404) or a method the path does not serve."""
+        if exc.status_code == 405:
+            headers = dict(exc.headers or {})
+            headers["Allow"] = allowed.for_path(request.url.path) or headers.get("Allow", "")
+            return error_response(
+                request, 405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed.", headers
+            )
+        if exc.status_code == 404:
+            return error_response(request, 404, ErrorCode.NO_SUCH_RESOURCE, "No such resource.")
+        log.error("unexpected HTTP exception %s: %s", exc.status_code, exc.detail)
+        return _internal_error(request)
+
+    return on_http_exception
 
 
 async def on_image_not_found(request: ConnexionRequest, exc: ImageNotFound) -> ConnexionResponse:
@@ -95,8 +102,8 @@ async def on_crash(request: ConnexionRequest, exc: Exception) -> ConnexionRespon
     return _internal_error(request)
 
 
-def register_error_handlers(app: AsyncApp) -> None:
+def register_error_handlers(app: AsyncApp, spec: dict) -> None:
     app.add_error_handler(ProblemException, on_problem)
-    app.add_error_handler(HTTPException, on_http_exception)
+    app.add_error_handler(HTTPException, http_exception_handler(AllowedMethods(spec)))
     app.add_error_handler(ImageNotFound, on_image_not_found)
     app.add_error_handler(Exception, on_crash)

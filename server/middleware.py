@@ -1,4 +1,5 @@
-"""The outermost layer: a request id for every request, on every response and log line."""
+"""The outermost layer: a request id for every request, on every response and log line, and the
+headers every response carries."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "current_request_id", default="-"
 )
+
+
+# Responses hold authenticated data: no cache may keep them, no browser may sniff them.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def stamp_headers(message: Message, request_id: str) -> None:
+    headers = MutableHeaders(scope=message)
+    headers["X-Request-Id"] = request_id
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
 
 
 def request_id_of(scope: Scope) -> str:
@@ -64,8 +76,7 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-Id"] = request_id
+                stamp_headers(message, request_id)
             await send(message)
 
         try:
@@ -81,10 +92,10 @@ class RequestContextMiddleware:
             current_request_id.reset(reset)
 
 
-class ResponseRequestIdMiddleware:
-    """Stamps X-Request-Id inside Connexion's response validation, which checks that the header
-    the spec requires is there; `RequestContextMiddleware` stamps the responses built outside it
-    (errors)."""
+class ResponseHeadersMiddleware:
+    """Stamps the standard headers inside Connexion's response validation, which checks that the
+    headers the spec requires are there; `RequestContextMiddleware` stamps the responses built
+    outside it (errors)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,7 +107,7 @@ class ResponseRequestIdMiddleware:
 
         async def send_with_request_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-Id"] = request_id_of(scope)
+                stamp_headers(message, request_id_of(scope))
             await send(message)
 
         await self.app(scope, receive, send_with_request_id)
@@ -113,7 +124,7 @@ async def _send_internal_error(send: Send, request_id: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-            ],
+            ],  # send_with_headers adds the request id and the security headers
         }
     )
     await send({"type": "http.response.body", "body": body})

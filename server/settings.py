@@ -45,6 +45,13 @@ class Settings:
     # Swagger UI at /ui/ and the spec at /openapi.json; production may switch them off.
     swagger_ui: bool = True
     log_level: str = "INFO"
+    # Transport limits (server.transport): a longer request target answers 414, a larger header
+    # block 431; a connection that has not sent a complete request head in time is closed.
+    max_url_bytes: int = 8 * 1024
+    max_header_bytes: int = 32 * 1024
+    request_head_timeout: float = 10.0
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_allow_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -65,6 +72,22 @@ class Settings:
             values["swagger_ui"] = _parse_bool("SWR_SWAGGER_UI", env["SWR_SWAGGER_UI"])
         if "SWR_LOG_LEVEL" in env:
             values["log_level"] = env["SWR_LOG_LEVEL"].upper()
+        if "SWR_MAX_URL_BYTES" in env:
+            values["max_url_bytes"] = _parse_int(
+                "SWR_MAX_URL_BYTES", env["SWR_MAX_URL_BYTES"], 256, 1024 * 1024
+            )
+        if "SWR_MAX_HEADER_BYTES" in env:
+            values["max_header_bytes"] = _parse_int(
+                "SWR_MAX_HEADER_BYTES", env["SWR_MAX_HEADER_BYTES"], 1024, 1024 * 1024
+            )
+        if "SWR_REQUEST_HEAD_TIMEOUT" in env:
+            values["request_head_timeout"] = float(
+                _parse_int("SWR_REQUEST_HEAD_TIMEOUT", env["SWR_REQUEST_HEAD_TIMEOUT"], 1, 3600)
+            )
+        if "SWR_CORS_ALLOW_ORIGINS" in env:
+            values["cors_allow_origins"] = tuple(
+                o.strip() for o in env["SWR_CORS_ALLOW_ORIGINS"].split(",") if o.strip()
+            )
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from server.images import API_TIME_FORMAT, ImageRecord
 from server.settings import Settings
 from server.spec import load_spec
 from server.tokens import TokenStore, utc_now
+from server.transport import uvicorn_options
 
 # Nested names ("/" in the store, "$" in the URL) are part of the test catalog.
 NESTED_IMAGE = {
@@ -110,7 +111,11 @@ class LiveServer:
 def serve(settings: Settings) -> Iterator[str]:
     """Run the app under uvicorn on a free port in a thread; yield its base URL."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, lifespan="on", log_level="warning"
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        **uvicorn_options(settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -55,6 +55,8 @@ def test_error_codes_match_the_spec(spec):
         400: ErrorCode.INVALID_PARAMETER,
         401: ErrorCode.AUTHENTICATION_FAILED,
         404: ErrorCode.IMAGE_NOT_FOUND,
+        414: ErrorCode.INVALID_PARAMETER,
+        431: ErrorCode.INVALID_PARAMETER,
         500: ErrorCode.IMAGE_QUERY_FAILED,
     }
     assert documented_statuses(spec) == {200, *by_status}

@@ -1,0 +1,130 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...types import Response
+
+
+def _get_kwargs(
+    namespace: str,
+    repository: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "head",
+        "url": "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}".format(
+            namespace=quote(str(namespace), safe=""),
+            repository=quote(str(repository), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | None:
+    if response.status_code == 200:
+        return None
+
+    if response.status_code == 400:
+        return None
+
+    if response.status_code == 401:
+        return None
+
+    if response.status_code == 404:
+        return None
+
+    if response.status_code == 414:
+        return None
+
+    if response.status_code == 431:
+        return None
+
+    if response.status_code == 500:
+        return None
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    namespace: str,
+    repository: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any]:
+    """Check that an official image exists
+
+     Answers as GET would, without a body: 200 when the image exists, 404 when it does not.
+    An existence check, as Docker Hub offers with HEAD on its repositories.
+
+    Args:
+        namespace (str):
+        repository (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any]
+    """
+
+    kwargs = _get_kwargs(
+        namespace=namespace,
+        repository=repository,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio_detailed(
+    namespace: str,
+    repository: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any]:
+    """Check that an official image exists
+
+     Answers as GET would, without a body: 200 when the image exists, 404 when it does not.
+    An existence check, as Docker Hub offers with HEAD on its repositories.
+
+    Args:
+        namespace (str):
+        repository (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any]
+    """
+
+    kwargs = _get_kwargs(
+        namespace=namespace,
+        repository=repository,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
