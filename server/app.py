@@ -15,8 +15,8 @@ from server.db import create_schema, make_engine
 from server.errors import register_error_handlers
 from server.images import SqlImageRepository
 from server.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
-from server.settings import Settings
 from server.routing import connexion_middlewares
+from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
 from server.tokens import TokenStore
 from server.validation import ShortMessageParameterValidator

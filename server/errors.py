@@ -87,6 +87,11 @@ def http_exception_handler(allowed: AllowedMethods):
             )
         if exc.status_code == 404:
             return error_response(request, 404, ErrorCode.NO_SUCH_RESOURCE, "No such resource.")
+        if exc.status_code < 500:
+            # Starlette's other refusals (e.g. a multipart Content-Type without a boundary) are
+            # requests it could not read: 400, the status the spec documents for those.
+            log.info("request refused by the framework: %s %s", exc.status_code, exc.detail)
+            return error_response(request, 400, ErrorCode.INVALID_PARAMETER, "Bad request.")
         log.error("unexpected HTTP exception %s: %s", exc.status_code, exc.detail)
         return _internal_error(request)
 
