@@ -17,9 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft4Validator
-
 from server.images import API_TIME_FORMAT, ImageRecord
+from server.patterns import SpecValidator, ecma_regex
 from server.spec import component_schema, parameter_schema
 
 # Only the first few dozen characters of a bad value appear in an error.
@@ -32,7 +31,7 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class _Rules:
-    record: Draft4Validator
+    record: Any
     namespace: re.Pattern[str]
     repository: re.Pattern[str]
 
@@ -47,9 +46,9 @@ def _rules() -> _Rules:
     schema["additionalProperties"] = False
     schema["properties"]["user"].update(minLength=1, maxLength=64)
     return _Rules(
-        record=Draft4Validator(schema),
-        namespace=re.compile(parameter_schema("namespace")["pattern"]),
-        repository=re.compile(parameter_schema("repository")["pattern"]),
+        record=SpecValidator(schema),
+        namespace=ecma_regex(parameter_schema("namespace")["pattern"]),
+        repository=ecma_regex(parameter_schema("repository")["pattern"]),
     )
 
 

@@ -11,7 +11,12 @@ import json
 import logging
 
 from connexion import AsyncApp
-from connexion.exceptions import OAuthProblem, OAuthResponseProblem, ProblemException
+from connexion.exceptions import (
+    ExtraParameterProblem,
+    OAuthProblem,
+    OAuthResponseProblem,
+    ProblemException,
+)
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
@@ -65,9 +70,14 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
             ErrorCode.AUTHENTICATION_FAILED,
             "Authentication failed: the X-Auth-Token header is missing.",
         )
+    if isinstance(exc, ExtraParameterProblem):
+        # Its detail lists the unknown names, which are input: never echo them.
+        return error_response(
+            request, 400, ErrorCode.INVALID_PARAMETER, "Unknown query parameter(s)."
+        )
     if exc.status == 400:
         # Our ParameterValidator keeps these short and free of the input (server.validation).
-        return error_response(request, 400, ErrorCode.INVALID_PARAMETER, str(exc.detail)[:200])
+        return error_response(request, 400, ErrorCode.INVALID_PARAMETER, str(exc.detail)[:120])
     if exc.status >= 500:
         # Response validation lands here: the server broke its own contract.
         log.error("server error %s: %s", exc.status, exc.detail)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.validators import ParameterValidator
-from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
+
+from server.patterns import SpecValidator
 
 
 def _rule_broken(error) -> str:
@@ -29,7 +30,7 @@ def _rule_broken(error) -> str:
 class ShortMessageParameterValidator(ParameterValidator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._validators: dict[tuple[str, str], Draft4Validator] = {}
+        self._validators: dict[tuple[str, str], Any] = {}
 
     def validate_parameter(self, parameter_type, value, param, param_name=None):  # type: ignore[override]
         if value is None:
@@ -39,7 +40,7 @@ class ShortMessageParameterValidator(ParameterValidator):
         key = (parameter_type, param["name"])
         validator = self._validators.get(key)
         if validator is None:
-            validator = Draft4Validator(param.get("schema", param))
+            validator = SpecValidator(param.get("schema", param))
             self._validators[key] = validator
         error = best_match(validator.iter_errors(value))
         if error is None:
