@@ -9,8 +9,8 @@ from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
-from starlette.middleware.cors import CORSMiddleware
 
+from server.cors import SwrCorsMiddleware, cors_options
 from server.db import create_schema, make_engine
 from server.errors import register_error_handlers
 from server.images import SqlImageRepository
@@ -56,13 +56,9 @@ def create_app(settings: Settings) -> AsyncApp:
     if settings.cors_allow_origins:
         # Only when configured: browsers on these origins may call the API with a token.
         app.add_middleware(
-            CORSMiddleware,
+            SwrCorsMiddleware,
             position=MiddlewarePosition.BEFORE_EXCEPTION,
-            allow_origins=list(settings.cors_allow_origins),
-            allow_methods=["GET", "HEAD"],
-            allow_headers=["X-Auth-Token", "X-Request-Id"],
-            expose_headers=["X-Request-Id"],
-            max_age=600,
+            **cors_options(settings.cors_allow_origins),
         )
     # Innermost: so that response validation sees the headers the spec requires.
     app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)

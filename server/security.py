@@ -22,6 +22,9 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     # Two tokens are ambiguous: which one a proxy or a server reads would decide who you are.
     if len(request.headers.getlist("x-auth-token")) > 1:
         raise AuthenticationFailed("more than one X-Auth-Token header")
+    # Whitespace around a field value is not part of it (RFC 9110, section 5.5); the HTTP parser
+    # leaves trailing whitespace in place.
+    token = token.strip(" \t")
     if not token:
         raise AuthenticationFailed("the X-Auth-Token header is empty")
     tokens: TokenStore = request.state.tokens

@@ -1,0 +1,34 @@
+"""CORS, off unless origins are configured (SWR_CORS_ALLOW_ORIGINS)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
+
+from server.error_codes import ErrorCode, error_body
+from server.middleware import current_request_id
+
+
+class SwrCorsMiddleware(CORSMiddleware):
+    """Starlette's CORS, whose refused preflights answer with the SWR error body, not text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        body = error_body(
+            ErrorCode.INVALID_PARAMETER, "CORS preflight refused.", current_request_id.get()
+        )
+        headers = {k: v for k, v in response.headers.items() if k.lower().startswith("access-")}
+        return JSONResponse(body, status_code=400, headers=headers)
+
+
+def cors_options(origins: tuple[str, ...]) -> dict:
+    return {
+        "allow_origins": list(origins),
+        "allow_methods": ["GET", "HEAD"],
+        "allow_headers": ["X-Auth-Token", "X-Request-Id"],
+        "expose_headers": ["X-Request-Id"],
+        "max_age": 600,
+    }

@@ -1,0 +1,309 @@
+"""Hostile input, sent as raw HTTP over a real socket: every row gets the documented answer.
+
+Each row states the exact status and, for answers with a body, the SWR error code; every answer
+must carry a sane X-Request-Id, stay below 500, and keep its message short and free of the input,
+stack traces, SQL, file paths and the token. After each row the server must still serve.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from http.client import HTTPResponse
+
+import pytest
+
+from server.error_codes import ErrorCode
+from server.settings import Settings
+from tests.conftest import serve
+from tests.contract import assert_request_id, expected_error_code, resolve
+
+IMAGE_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+TOKEN = "<token>"  # replaced by the live server's valid token when the row is sent
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: object
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def send_raw(base_url: str, raw: bytes, timeout: float = 10) -> RawResponse:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(raw)
+        response = HTTPResponse(sock, method=raw.split(b" ", 1)[0].decode("latin-1"))
+        response.begin()
+        return RawResponse(response.status, response.headers, response.read())
+
+
+def request_bytes(method: str, target: str, headers: list[tuple[str, str | bytes]]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1".encode("latin-1"), b"Host: 127.0.0.1"]
+    for name, value in headers:
+        value = value if isinstance(value, bytes) else value.encode("latin-1")
+        lines.append(name.encode("latin-1") + b": " + value)
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+@dataclass
+class Row:
+    id: str
+    target: str  # path and query, sent as given (already percent-encoded where needed)
+    status: int
+    code: str | None = None  # None: the spec's example code for the status; "" for no body
+    method: str = "GET"
+    headers: list[tuple[str, str | bytes]] = field(
+        default_factory=lambda: [("X-Auth-Token", TOKEN)]
+    )
+    raw: bytes | None = None  # a whole request, when it is not even valid HTTP
+    echo: str | None = None  # input that must not come back in the message
+    name: str | None = None  # for 200: the image name the body must show
+
+
+def image(namespace: str = "official", repository: str = "nginx") -> str:
+    return IMAGE_PATH.format(namespace=namespace, repository=repository)
+
+
+NO_ROUTE = ErrorCode.NO_SUCH_RESOURCE.value
+NOT_ALLOWED = ErrorCode.METHOD_NOT_ALLOWED.value
+GOOD = image()
+
+ROWS = [
+    # --- names -------------------------------------------------------------------------------
+    Row("namespace uppercase", image("Official"), 400, echo="Official"),
+    Row("repository uppercase", image(repository="NGINX"), 400, echo="NGINX"),
+    Row("namespace leading separator", image("_official"), 400),
+    Row("namespace trailing separator", image("official-"), 400),
+    Row("namespace doubled separator", image("off--icial"), 400),
+    Row("repository leading separator", image(repository="-nginx"), 400),
+    Row("repository trailing separator", image(repository="nginx."), 400),
+    Row("repository doubled separator", image(repository="ngi..nx"), 400),
+    Row("three underscores", image(repository="ngi___nx"), 400),
+    Row("namespace 65 characters", image("n" * 65), 400, echo="n" * 65),
+    Row("repository 129 characters", image(repository="r" * 129), 400, echo="r" * 129),
+    Row("namespace 64 characters is valid", image("n" * 64), 404, echo="n" * 64),
+    Row("repository 128 characters is valid", image(repository="r" * 128), 404),
+    Row("empty namespace segment", image(""), 404, NO_ROUTE),
+    Row("empty repository segment", image(repository=""), 404, NO_ROUTE),
+    Row("unicode letter", image(repository="ng%C3%AFnx"), 400),
+    Row("emoji", image(repository="%F0%9F%90%B3"), 400),
+    Row("NUL", image(repository="ngi%00nx"), 400),
+    # Starlette's routes do not match a name holding a line break: no route, 404.
+    Row("newline at the end", image(repository="nginx%0A"), 404, NO_ROUTE),
+    Row("carriage return and line feed", image(repository="nginx%0D%0AX-Evil:%201"), 404, NO_ROUTE),
+    Row("other control character", image(repository="ngi%01nx"), 400),
+    Row("raw control byte in the target", "", 400, raw=b"GET /v2/\x01 HTTP/1.1\r\nHost: a\r\n\r\n"),
+    Row(
+        "raw non-ASCII bytes in the target",
+        "",
+        400,
+        raw=b"GET /v2/\xc3\xaf HTTP/1.1\r\nHost: a\r\n\r\n",
+    ),
+    Row("encoded slash", image(repository="library%2Fnginx"), 404, NO_ROUTE),
+    Row("double-encoded slash", image(repository="library%252Fnginx"), 400),
+    Row("dot-dot", image(repository=".."), 400),
+    Row("dot", image(repository="."), 400),
+    Row("encoded dot-dot", image(repository="%2E%2E"), 400),
+    Row("trailing slash", image() + "/", 404, NO_ROUTE),
+    Row("dollar at the start", image(repository="$nginx"), 400),
+    Row("dollar at the end", image(repository="nginx$"), 400),
+    Row("double dollar", image(repository="library$$nginx"), 400),
+    Row("nested name with $", image(repository="library$nginx"), 200, name="library/nginx"),
+    Row(
+        "nested name with encoded $", image(repository="library%24nginx"), 200, name="library/nginx"
+    ),
+    Row("SQL quote", image(repository="nginx'%20OR%20'1'='1"), 400, echo="OR '1'='1"),
+    Row("SQL statement", image(repository="nginx;DROP%20TABLE%20images"), 400, echo="DROP TABLE"),
+    Row("SQL comment", image(repository="nginx--"), 400),
+    Row("SQL wildcard", image(repository="ngin%25"), 400),
+    Row("shell substitution", image(repository="%24(reboot)"), 400),
+    Row("shell backticks", image(repository="%60id%60"), 400),
+    Row("shell pipe", image(repository="nginx%7Ccat"), 400),
+    Row("invalid percent-encoding", image(repository="%zz"), 400),
+    Row("unknown query parameter", image() + "?limit=10&evil=%3Cscript%3E", 400, echo="evil"),
+    # --- headers -----------------------------------------------------------------------------
+    Row("no token", GOOD, 401, headers=[]),
+    Row("empty token", GOOD, 401, headers=[("X-Auth-Token", "")]),
+    Row("unknown token", GOOD, 401, headers=[("X-Auth-Token", "swr_unknown")], echo="swr_unknown"),
+    Row(
+        "token with surrounding spaces",
+        GOOD,
+        200,
+        headers=[("X-Auth-Token", f"  {TOKEN}  ")],
+        name="nginx",
+    ),
+    Row(
+        "token with surrounding tabs",
+        GOOD,
+        200,
+        headers=[("X-Auth-Token", f"\t{TOKEN}\t")],
+        name="nginx",
+    ),
+    Row("token with inner space", GOOD, 401, headers=[("X-Auth-Token", f"{TOKEN} x")]),
+    Row("header name in lower case", GOOD, 200, headers=[("x-auth-token", TOKEN)], name="nginx"),
+    Row("two tokens", GOOD, 401, headers=[("X-Auth-Token", TOKEN), ("X-Auth-Token", TOKEN)]),
+    Row(
+        "token and an unknown one",
+        GOOD,
+        401,
+        headers=[("X-Auth-Token", TOKEN), ("X-Auth-Token", "x")],
+    ),
+    Row("100 KB token", GOOD, 431, headers=[("X-Auth-Token", "a" * 100_000)]),
+    Row("control byte in the token", GOOD, 400, headers=[("X-Auth-Token", b"swr_\x01abc")]),
+    Row("token in the query instead", image() + f"?X-Auth-Token={TOKEN}", 401, headers=[]),
+    Row("bearer token instead", GOOD, 401, headers=[("Authorization", f"Bearer {TOKEN}")]),
+    Row(
+        "request id too long",
+        GOOD,
+        200,
+        headers=[("X-Auth-Token", TOKEN), ("X-Request-Id", "r" * 65)],
+        name="nginx",
+    ),
+    Row(
+        "request id with control characters",  # not valid HTTP: refused by the transport
+        image(repository="nope"),
+        400,
+        headers=[("X-Auth-Token", TOKEN), ("X-Request-Id", b"abc\x7fdef")],
+    ),
+    Row(
+        "request id with markup",
+        image(repository="nope"),
+        404,
+        headers=[("X-Auth-Token", TOKEN), ("X-Request-Id", "<script>alert(1)</script>")],
+    ),
+    # --- methods -----------------------------------------------------------------------------
+    *[
+        Row(f"method {m}", GOOD, 405, NOT_ALLOWED, method=m)
+        for m in ("PUT", "POST", "DELETE", "PATCH", "TRACE")
+    ],
+    Row("method HEAD on an image", GOOD, 200, "", method="HEAD"),
+    Row("method HEAD on no image", image(repository="nope"), 404, "", method="HEAD"),
+    Row("method HEAD without a token", GOOD, 401, "", method="HEAD", headers=[]),
+    Row("method OPTIONS", GOOD, 204, "", method="OPTIONS", headers=[]),
+    Row("unknown method", GOOD, 400, raw=b"BREW /v2 HTTP/1.1\r\nHost: a\r\n\r\n"),
+    # --- transport ---------------------------------------------------------------------------
+    Row("URL over the limit", image(repository="a" * 9000), 414),
+    Row(
+        "headers over the limit",
+        GOOD,
+        431,
+        headers=[(f"X-Filler-{i}", "f" * 1000) for i in range(40)],
+    ),
+    Row("not HTTP at all", "", 400, raw=b"HELLO\r\n\r\n"),
+    Row(
+        "HTTP/1.0",
+        "",
+        200,
+        raw=b"GET " + GOOD.encode() + b" HTTP/1.0\r\nX-Auth-Token: <token>\r\n\r\n",
+        name="nginx",
+    ),
+]
+
+
+def test_the_table_is_large_enough():
+    assert len(ROWS) >= 40
+    assert len({row.id for row in ROWS}) == len(ROWS)
+
+
+def expected_code(spec: dict, row: Row) -> str | None:
+    if row.code == "" or row.status in (200, 204):
+        return None
+    if row.code is not None:
+        return row.code
+    if row.status in (414, 431):
+        return resolve(spec, spec["components"]["responses"]["UriTooLong"])["content"][
+            "application/json"
+        ]["example"]["error_code"]
+    return expected_error_code(spec, row.status)
+
+
+def assert_clean_message(message: str, row: Row, token: str) -> None:
+    assert len(message) <= 100, message
+    for leak in ("Traceback", "SELECT", "sqlite", "psycopg", ".py", "/", token):
+        assert leak not in message, (leak, message)
+    if row.echo:
+        assert row.echo not in message, message
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+def test_hostile_input(spec, live_server, row):
+    token = live_server.tokens.valid
+    if row.raw is not None:
+        raw = row.raw.replace(b"<token>", token.encode())
+    else:
+        headers = [
+            (name, value.replace(TOKEN, token) if isinstance(value, str) else value)
+            for name, value in row.headers
+        ]
+        raw = request_bytes(row.method, row.target.replace(TOKEN, token), headers)
+
+    response = send_raw(live_server.base_url, raw)
+
+    assert response.status == row.status, (response.status, response.body[:200])
+    assert response.status < 500
+    request_id = assert_request_id(spec, response.headers)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    for name, value in row.headers:
+        if name == "X-Request-Id":
+            assert request_id != (value if isinstance(value, str) else value.decode("latin-1"))
+    code = expected_code(spec, row)
+    if code is not None:
+        body = response.json()
+        assert response.headers["Content-Type"] == "application/json"
+        assert body["error_code"] == code, body
+        assert body["request_id"] == request_id
+        assert_clean_message(body["error_msg"], row, token)
+    elif row.method == "HEAD" or row.status == 204:
+        assert response.body == b""
+    if row.status == 405:
+        assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    if row.method == "OPTIONS":
+        assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    if row.name is not None:
+        assert response.json()["name"] == row.name
+
+    # Whatever the row did, the server still serves.
+    after = send_raw(live_server.base_url, request_bytes("GET", GOOD, [("X-Auth-Token", token)]))
+    assert after.status == 200
+
+
+@pytest.fixture
+def impatient_server(tmp_path):
+    """A server that waits only one second for a request head."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", request_head_timeout=1.0)
+    with serve(settings) as base_url:
+        yield base_url
+
+
+def connect(base_url: str) -> socket.socket:
+    host, port = base_url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /openapi.json HTTP/1.1\r\nHost: a\r\n", b"GET /openap"],
+    ids=["nothing", "half the headers", "half the request line"],
+)
+def test_a_slow_client_is_timed_out_without_blocking_others(impatient_server, sent):
+    slow = connect(impatient_server)
+    slow.sendall(sent)
+    started = time.monotonic()
+
+    # Meanwhile, others are served at once.
+    for _ in range(3):
+        response = send_raw(impatient_server, request_bytes("GET", "/openapi.json", []))
+        assert response.status == 200
+
+    # And the slow one is closed by the server once the head deadline passes.
+    assert slow.recv(1024) == b""
+    assert time.monotonic() - started < 9
+    slow.close()

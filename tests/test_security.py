@@ -1,0 +1,127 @@
+"""Security basics: token handling, security headers, CORS off by default, UI switchable."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from server.tokens import TokenStore
+from tests.conftest import serve
+from tests.contract import assert_request_id, path_for
+
+GOOD = path_for("official", "nginx")
+
+
+def test_tokens_are_compared_in_constant_time(live_server, monkeypatch):
+    calls = []
+    compare_digest = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return compare_digest(a, b)
+
+    monkeypatch.setattr("server.tokens.hmac.compare_digest", spy)
+    store = TokenStore(live_server.engine)
+    assert store.verify(live_server.tokens.valid) is not None
+    assert calls, "verify() must compare the hashes with hmac.compare_digest"
+    assert all(len(a) == 64 and len(b) == 64 for a, b in calls)  # hashes, never the token
+
+
+def test_tokens_never_reach_the_log(live_server, caplog):
+    token = live_server.tokens.valid
+    caplog.set_level(logging.DEBUG)
+    for headers in (
+        {"X-Auth-Token": token},
+        {"X-Auth-Token": token + "x"},
+        {"X-Auth-Token": live_server.tokens.revoked},
+        [("X-Auth-Token", token), ("X-Auth-Token", token)],
+    ):
+        for path in (GOOD, path_for("official", "nope"), path_for("BAD", "x")):
+            httpx.get(live_server.base_url + path, headers=headers)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert token not in logged
+    assert live_server.tokens.revoked not in logged
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", GOOD, 200),
+        ("GET", path_for("official", "nope"), 404),
+        ("GET", path_for("BAD", "x"), 400),
+        ("DELETE", GOOD, 405),
+        ("OPTIONS", GOOD, 204),
+        ("GET", "/no/such/path", 404),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/ui/", 200),
+    ],
+)
+def test_security_headers_on_every_response(spec, live_server, method, path, status):
+    response = httpx.request(
+        method, live_server.base_url + path, headers={"X-Auth-Token": live_server.tokens.valid}
+    )
+    assert response.status_code == status
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert_request_id(spec, response.headers)
+
+
+def test_no_cors_unless_configured(live_server):
+    preflight = httpx.options(
+        live_server.base_url + GOOD,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    simple = httpx.get(
+        live_server.base_url + GOOD,
+        headers={"Origin": "https://evil.example", "X-Auth-Token": live_server.tokens.valid},
+    )
+    for response in (preflight, simple):
+        assert not any(h.lower().startswith("access-control-") for h in response.headers)
+
+
+@pytest.fixture
+def cors_server(tmp_path):
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        cors_allow_origins=("https://ui.example",),
+        validate_responses=True,
+    )
+    with serve(settings) as base_url:
+        yield base_url
+
+
+def test_cors_when_configured(spec, cors_server):
+    allowed = httpx.options(
+        cors_server + GOOD,
+        headers={
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Auth-Token",
+        },
+    )
+    refused = httpx.options(
+        cors_server + GOOD,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://ui.example"
+    assert "x-auth-token" in allowed.headers["Access-Control-Allow-Headers"].lower()
+    assert_request_id(spec, allowed.headers)
+    assert refused.status_code == 400
+    assert refused.json()["error_code"] == "SVCSTG.SWR.4000014"
+    assert_request_id(spec, refused.headers, refused.json())
+
+
+def test_swagger_ui_and_spec_can_be_switched_off(spec, tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", swagger_ui=False)
+    with serve(settings) as base_url:
+        for path in ("/ui/", "/openapi.json", "/openapi.yaml"):
+            response = httpx.get(base_url + path)
+            assert response.status_code == 404, path
+            assert response.json()["error_code"] == "SVCSTG.SWR.4040000"
+            assert_request_id(spec, response.headers, response.json())
