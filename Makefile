@@ -8,11 +8,15 @@ CLIENT := generated_client
 GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
 	--path openapi.yaml --config openapi-python-client.yaml --meta pdm
 
-.PHONY: help install serve test lint format generate check-generated client-wheel clean
+# Cases per operation for `make fuzz` (schemathesis, every check, valid and invalid data).
+FUZZ_EXAMPLES ?= 5000
+
+.PHONY: help install serve test fuzz lint format generate check-generated client-wheel clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
-	@echo "make test             run the test suite"
+	@echo "make test             run the test suite (with a bounded schemathesis run)"
+	@echo "make fuzz             deep schemathesis run: FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) cases per operation"
 	@echo "make generate         regenerate $(CLIENT)/ from openapi.yaml"
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
 	@echo "make lint             ruff on the hand-written code"
@@ -31,6 +35,9 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --max-examples $(FUZZ_EXAMPLES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

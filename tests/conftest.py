@@ -80,12 +80,16 @@ def spec() -> dict:
     return load_spec()
 
 
-@pytest.fixture(scope="session")
-def catalog_file(tmp_path_factory) -> Path:
+def write_test_catalog(path: Path) -> Path:
+    """The test catalog: the bundled sample catalog plus a nested name."""
     records = [record_to_json(r) for r in sample_catalog()] + [NESTED_IMAGE]
-    path = tmp_path_factory.mktemp("catalog") / "catalog.json"
     path.write_text(json.dumps(records), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def catalog_file(tmp_path_factory) -> Path:
+    return write_test_catalog(tmp_path_factory.mktemp("catalog") / "catalog.json")
 
 
 def sqlite_url(path: Path) -> str:
