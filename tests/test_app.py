@@ -62,3 +62,17 @@ def test_error_codes_match_the_spec(spec):
     assert documented_statuses(spec) == {200, *by_status}
     for status, code in by_status.items():
         assert expected_error_code(spec, status) == code.value
+
+
+def test_the_allow_header_lists_the_spec_methods(spec):
+    from server.handlers import ALLOWED_METHODS
+
+    path = next(iter(spec["paths"].values()))
+    declared = {
+        m.upper()
+        for m in path
+        if m in {"get", "head", "options", "put", "post", "delete", "patch", "trace"}
+    }
+    assert set(ALLOWED_METHODS.split(", ")) == declared
+    assert spec["components"]["headers"]["Allow"]["schema"]["enum"] == [ALLOWED_METHODS]
+    assert not declared & set(path["x-other-methods"]["methods"])
