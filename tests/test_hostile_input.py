@@ -192,6 +192,14 @@ ROWS = [
     Row("method HEAD on no image", image(repository="nope"), 404, "", method="HEAD"),
     Row("method HEAD without a token", GOOD, 401, "", method="HEAD", headers=[]),
     Row("method OPTIONS", GOOD, 204, "", method="OPTIONS", headers=[]),
+    Row(
+        "method OPTIONS on no route",  # found by make fuzz: 404 was undocumented for OPTIONS
+        image(namespace="official%0A"),
+        404,
+        NO_ROUTE,
+        method="OPTIONS",
+        headers=[],
+    ),
     Row("unknown method", GOOD, 400, raw=b"BREW /v2 HTTP/1.1\r\nHost: a\r\n\r\n"),
     # --- transport ---------------------------------------------------------------------------
     Row("URL over the limit", image(repository="a" * 9000), 414),
