@@ -276,7 +276,7 @@ def test_hostile_input(spec, live_server, row):
         assert_clean_message(body["error_msg"], row, token)
     elif row.method == "HEAD" or row.status == 204:
         assert response.body == b""
-    if row.status == 405 or row.method == "OPTIONS":
+    if row.status == 405 or (row.method == "OPTIONS" and row.status == 204):
         assert response.headers["Allow"] == ALLOW
     if row.name is not None:
         assert response.json()["name"] == row.name
