@@ -1,0 +1,85 @@
+"""Command-line options shared by `python -m bench` and the single benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from bench import BenchError
+from bench.report import note
+from bench.stores import DEFAULT_POSTGRES_URL, STORES
+
+DEFAULT_RECORDS = 1_000_000
+
+
+def store_list(text: str) -> list[str]:
+    stores = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = sorted(set(stores) - set(STORES))
+    if unknown or not stores:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(STORES)}, not {text!r}"
+        )
+    return list(dict.fromkeys(stores))
+
+
+def positive_int(text: str) -> int:
+    value = int(text.replace("_", "").replace(",", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stores",
+        type=store_list,
+        default=list(STORES),
+        metavar="LIST",
+        help=f"stores to measure, comma-separated (default: {','.join(STORES)})",
+    )
+    parser.add_argument(
+        "--records",
+        type=positive_int,
+        default=DEFAULT_RECORDS,
+        metavar="N",
+        help=f"records in the generated catalog (default: {DEFAULT_RECORDS:,})",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        metavar="URL",
+        help="a PostgreSQL database to connect to for creating and dropping a temporary "
+        f"benchmark database (default: {DEFAULT_POSTGRES_URL})",
+    )
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    """A temporary folder for catalogs and SQLite files (under $TMPDIR), always removed."""
+    with tempfile.TemporaryDirectory(prefix="swr-bench-") as folder:
+        yield Path(folder)
+
+
+def run_benchmark_cli(benchmark: Callable[[], str]) -> int:
+    """Run `benchmark`, print the report it returns; a failure or an interruption becomes one
+    line on stderr and an exit status, after every server, database and file is cleaned up."""
+    # SIGTERM (a CI timeout, `kill`) takes the same way out as Ctrl-C, through every `finally`.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = benchmark()
+    except KeyboardInterrupt:
+        note("interrupted: servers stopped, temporary databases and files removed")
+        return 130
+    except BenchError as exc:
+        note(f"error: {exc}")
+        return 1
+    print(report)
+    return 0
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
