@@ -11,10 +11,11 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 
 from server.cors import SwrCorsMiddleware, cors_options
-from server.db import create_schema, make_engine
+from server.db import make_engine
 from server.errors import register_error_handlers
 from server.images import SqlImageRepository
 from server.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
+from server.migrations import prepare_schema
 from server.routing import connexion_middlewares
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
@@ -27,9 +28,8 @@ def create_app(settings: Settings) -> AsyncApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
-        # The embedded SQLite store creates its own schema on first start.
-        if settings.sqlite_path() is not None:
-            create_schema(engine)
+        # SQLite migrates itself; on an unmigrated PostgreSQL database start-up fails here.
+        prepare_schema(engine)
         try:
             # Lifespan state: every request sees these as request.state.<name>.
             yield {"images": SqlImageRepository(engine), "tokens": TokenStore(engine)}
@@ -63,3 +63,8 @@ def create_app(settings: Settings) -> AsyncApp:
     # Innermost: so that response validation sees the headers the spec requires.
     app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     return app
+
+
+def app_from_env() -> AsyncApp:
+    """The app for `serve --workers N`: each worker process builds its own from SWR_*."""
+    return create_app(Settings.from_env())

@@ -6,17 +6,30 @@ Results a script may capture (a new token) go to stdout alone; everything else g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging.config
+import os
 import re
 import sys
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from server.catalog import CatalogError, read_catalog, sample_catalog
-from server.db import create_schema, make_engine
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.catalog import (
+    CatalogError,
+    CatalogFormat,
+    read_catalog,
+    sample_catalog,
+    write_json_lines,
+)
+from server.db import make_engine
 from server.images import SqlImageRepository
+from server.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
 from server.settings import Settings, SettingsError
 from server.tokens import TokenError, TokenStore, utc_now
 
@@ -39,6 +52,12 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return int(text)
+
+
 def configure_logging(level: str) -> dict:
     config = {
         "version": 1,
@@ -59,25 +78,85 @@ def configure_logging(level: str) -> dict:
         "loggers": {
             "uvicorn": {"level": level, "handlers": ["stderr"], "propagate": False},
             "uvicorn.access": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # Alembic narrates every start-up check at INFO; `migrate` reports what it did.
+            "alembic": {"level": "WARNING"},
         },
     }
     logging.config.dictConfig(config)
     return config
 
 
-def _stores(settings: Settings) -> tuple[SqlImageRepository, TokenStore]:
-    engine = make_engine(settings)
-    create_schema(engine)
-    return SqlImageRepository(engine), TokenStore(engine)
+class CommandFailed(Exception):
+    """Ends a command with this message on stderr and exit status 1."""
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+class Stores:
+    """The database a command works on: opened on first use, ready for use (SQLite migrates
+    itself, PostgreSQL must have been migrated), and closed when the command ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            engine = make_engine(self._settings)
+            try:
+                prepare_schema(engine)
+            except SchemaNotCurrent as exc:
+                engine.dispose()
+                raise CommandFailed(str(exc)) from None
+            self._engine = engine
+        return self._engine
+
+    @property
+    def images(self) -> SqlImageRepository:
+        return SqlImageRepository(self.engine)
+
+    @property
+    def tokens(self) -> TokenStore:
+        return TokenStore(self.engine)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+# Without a terminal, one plain line per this many records.
+_PLAIN_PROGRESS_EVERY = 100_000
+
+
+@contextlib.contextmanager
+def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; plain lines in a log (and nothing for small jobs)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        with tqdm(
+            total=total, desc=label, unit=" records", unit_scale=True, file=sys.stderr
+        ) as bar:
+            yield bar.update
+        return
+    done = 0
+
+    def update(count: int) -> None:
+        nonlocal done
+        before, done = done, done + count
+        if done // _PLAIN_PROGRESS_EVERY > before // _PLAIN_PROGRESS_EVERY:
+            of_total = f" of {total}" if total else ""
+            print(f"{label}: {done}{of_total} records", file=sys.stderr, flush=True)
+
+    yield update
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
     import uvicorn
 
     from server.app import create_app
     from server.transport import uvicorn_options
 
-    images, tokens = _stores(settings)
+    images, tokens = stores.images, stores.tokens
     if images.count() == 0 and not args.no_sample:
         summary = images.import_records(sample_catalog())
         log.info("empty catalog: loaded the bundled sample catalog (%s)", summary)
@@ -93,37 +172,73 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
+    # The server opens its own connections (one pool per worker process).
+    stores.close()
     log_config = configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=log_config,
-        **uvicorn_options(settings),
-    )
+    options = dict(host=settings.host, port=settings.port, log_config=log_config)
+    options.update(uvicorn_options(settings))
+    if settings.workers > 1:
+        # Each worker process builds its own app (and connection pool) from SWR_*.
+        uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 
-def cmd_init_db(args: argparse.Namespace, settings: Settings) -> int:
-    _stores(settings)
-    print("database ready", file=sys.stderr)
-    return 0
-
-
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_migrate(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    engine = make_engine(settings)
     try:
-        records = read_catalog(Path(args.file))
+        before = current_revision(engine)
+        revision = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == revision:
+        print(f"database schema already at revision {revision}", file=sys.stderr)
+    else:
+        print(f"database schema upgraded from {before or 'nothing'} to {revision}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    images = stores.images
+    try:
+        with progress_reporter("validating") as progress:
+            records = read_catalog(Path(args.file), args.format, args.namespace, progress)
     except CatalogError as exc:
-        print(f"import failed, nothing written: {exc}", file=sys.stderr)
-        return 1
-    images, _ = _stores(settings)
-    summary = images.import_records(records)
+        raise CommandFailed(f"import failed, nothing written: {exc}") from None
+    with progress_reporter("importing", len(records)) as progress:
+        summary = images.import_records(records, progress)
     print(f"imported {len(records)} records: {summary}", file=sys.stderr)
     return 0
 
 
-def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    _, tokens = _stores(settings)
+def cmd_export(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    images = stores.images
+    if args.file in (None, "-"):
+        try:
+            count = write_json_lines(images.iter_all(), sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`export | head`): not an error of ours.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    else:
+        # Written beside the target and renamed: a failed export leaves no half-written file.
+        target = Path(args.file)
+        fd, partial = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                count = write_json_lines(images.iter_all(), out)
+            os.replace(partial, target)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    print(f"exported {count} records", file=sys.stderr)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    tokens = stores.tokens
     try:
         token = tokens.create(args.name, args.expires_in)
     except TokenError as exc:
@@ -137,8 +252,8 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
-    _, tokens = _stores(settings)
+def cmd_token_list(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    tokens = stores.tokens
     now = utc_now()
     print(f"{'NAME':<24} {'STATE':<8} {'CREATED (UTC)':<20} EXPIRES (UTC)")
     for info in tokens.list():
@@ -149,8 +264,8 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    _, tokens = _stores(settings)
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    tokens = stores.tokens
     try:
         tokens.revoke(args.name)
     except TokenError as exc:
@@ -177,18 +292,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="when no active token exists, create one and print it with a curl example",
     )
     serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="server processes (SWR_WORKERS, default 1); several want PostgreSQL",
+    )
+    serve.add_argument(
         "--no-sample",
         action="store_true",
         help="do not load the bundled sample catalog into an empty database",
     )
     serve.set_defaults(run=cmd_serve)
 
-    init_db = commands.add_parser("init-db", help="create the database schema")
-    init_db.set_defaults(run=cmd_init_db)
+    for name in ("migrate", "init-db"):
+        commands.add_parser(
+            name,
+            help="create or upgrade the database schema"
+            + (" (same as migrate)" if name == "init-db" else ""),
+        ).set_defaults(run=cmd_migrate)
 
-    importer = commands.add_parser("import", help="load catalog records from a JSON file")
-    importer.add_argument("file", help="a JSON array of image records")
+    importer = commands.add_parser(
+        "import",
+        help="load catalog records from a file (all or nothing)",
+        description="Insert new images and update changed ones in place, keeping their ids. "
+        "Every record is validated first: one bad record and nothing is written.",
+    )
+    importer.add_argument("file", help="a JSON array, JSON Lines, or Docker Hub repository objects")
+    importer.add_argument(
+        "--format",
+        type=CatalogFormat,
+        choices=list(CatalogFormat),
+        default=CatalogFormat.AUTO,
+        help="auto (default) tells JSON from JSON Lines and recognises Docker Hub's objects",
+    )
+    importer.add_argument(
+        "--namespace",
+        help="put every image in this namespace (e.g. Docker Hub's library as official)",
+    )
     importer.set_defaults(run=cmd_import)
+
+    exporter = commands.add_parser(
+        "export", help="write the catalog as JSON Lines (which import reads back)"
+    )
+    exporter.add_argument("file", nargs="?", help="output file (default: stdout)")
+    exporter.set_defaults(run=cmd_export)
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -211,11 +357,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(
-            host=getattr(args, "host", None), port=getattr(args, "port", None)
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
         )
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command != "serve":
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
-    return args.run(args, settings)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    stores = Stores(settings)
+    try:
+        return args.run(args, settings, stores)
+    except CommandFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        # An operator's mistake (wrong URL, database down) deserves one line, not a traceback.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"error: database: {exc.__class__.__name__}: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        stores.close()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -16,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
 )
 
 from server.settings import Settings
@@ -66,25 +71,99 @@ api_tokens = Table(
 )
 
 
-def _tune_sqlite(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run while an import writes; busy_timeout makes a second writer wait
-    # instead of failing at once.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def make_engine(settings: Settings) -> Engine:
+def _sqlite_engine(settings: Settings) -> Engine:
     path = settings.sqlite_path()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _tune_sqlite)
-        return engine
-    return create_engine(settings.database_url, pool_pre_ping=True)
+    engine = create_engine(settings.database_url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _tune(dbapi_connection, _record) -> None:
+        # The driver's own implicit transactions would begin only at the first write, too late
+        # to take the write lock up front: SQLAlchemy's "begin" event below starts them instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run while an import writes; busy_timeout makes a second writer wait
+        # instead of failing at once.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock at BEGIN, so two writers queue up instead of one
+        # failing when it tries to upgrade a read transaction.
+        immediate = conn.get_execution_options().get(_WRITE_LOCK, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+def _postgresql_engine(settings: Settings) -> Engine:
+    url = make_url(settings.database_url)
+    # Server-side settings go in libpq's "options"; a URL may carry its own (a search_path).
+    options = " ".join(
+        filter(
+            None,
+            [url.query.get("options"), f"-c statement_timeout={settings.db_statement_timeout_ms}"],
+        )
+    )
+    return create_engine(
+        url.difference_update_query(["options"]),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=10,
+        # A connection the database dropped (restart, failover, pg_terminate_backend) is
+        # replaced at checkout instead of failing a request.
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": 5,
+            "options": options,
+            "application_name": "swr-official-images",
+        },
+    )
+
+
+def make_engine(settings: Settings) -> Engine:
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return _sqlite_engine(settings)
+    return _postgresql_engine(settings)
+
+
+_WRITE_LOCK = "swr_write_lock"
+
+
+@contextlib.contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE_LOCK: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # Imports and migrations are an operator's batch jobs: the time limit meant
+                # for requests does not apply.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+            yield conn
+
+
+@contextlib.contextmanager
+def catalog_write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction holding the catalog's write lock: concurrent imports run one after the
+    other, each seeing the previous one's result, while readers go on undisturbed."""
+    with _write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # SHARE ROW EXCLUSIVE conflicts with itself and with writers, not with readers.
+            conn.exec_driver_sql("LOCK TABLE images IN SHARE ROW EXCLUSIVE MODE")
+        yield conn
+
+
+@contextlib.contextmanager
+def schema_lock_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction in which one process at a time changes the schema (before the tables
+    exist, there is no table to lock)."""
+    with _write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(hashtext('swr-official-images schema'))"
+            )
+        yield conn

@@ -52,6 +52,12 @@ class Settings:
     request_head_timeout: float = 10.0
     # Browser origins allowed to call the API (CORS); none by default.
     cors_allow_origins: tuple[str, ...] = ()
+    # Server processes `serve` starts; more than one wants PostgreSQL.
+    workers: int = 1
+    # PostgreSQL: connections each process keeps open, and how long one statement may run (a
+    # request must not hang on a stuck database). SQLite uses neither.
+    db_pool_size: int = 5
+    db_statement_timeout_ms: int = 5000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -87,6 +93,14 @@ class Settings:
         if "SWR_CORS_ALLOW_ORIGINS" in env:
             values["cors_allow_origins"] = tuple(
                 o.strip() for o in env["SWR_CORS_ALLOW_ORIGINS"].split(",") if o.strip()
+            )
+        if "SWR_WORKERS" in env:
+            values["workers"] = _parse_int("SWR_WORKERS", env["SWR_WORKERS"], 1, 64)
+        if "SWR_DB_POOL_SIZE" in env:
+            values["db_pool_size"] = _parse_int("SWR_DB_POOL_SIZE", env["SWR_DB_POOL_SIZE"], 1, 100)
+        if "SWR_DB_STATEMENT_TIMEOUT_MS" in env:
+            values["db_statement_timeout_ms"] = _parse_int(
+                "SWR_DB_STATEMENT_TIMEOUT_MS", env["SWR_DB_STATEMENT_TIMEOUT_MS"], 1, 3_600_000
             )
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})

@@ -1,13 +1,22 @@
-"""Shared fixtures: a real server on a real socket, a catalog imported by the CLI, real tokens."""
+"""Shared fixtures: a real server on a real socket, a catalog imported by the CLI, real tokens.
+
+Every test that touches a database runs once per store: SQLite always, PostgreSQL whenever one
+is reachable at SWR_TEST_POSTGRES_URL (default: the local server). With
+SWR_TEST_REQUIRE_POSTGRES=1 (as in CI) an unreachable PostgreSQL fails those tests instead of
+skipping them. Each test gets a database of its own: a SQLite file, or a PostgreSQL schema
+created for it and dropped afterwards.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,12 +25,13 @@ from unittest import mock
 
 import pytest
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from server.app import create_app
 from server.catalog import sample_catalog
 from server.cli import main as cli_main
-from server.db import create_schema, make_engine
+from server.db import make_engine
 from server.images import API_TIME_FORMAT, ImageRecord
 from server.settings import Settings
 from server.spec import load_spec
@@ -63,9 +73,16 @@ class CliResult:
     err: str
 
 
-def run_cli(database_url: str, *argv: str) -> CliResult:
+class TerminalOutput(io.StringIO):
+    """Captured output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_cli(database_url: str, *argv: str, tty: bool = False) -> CliResult:
     """Run the real CLI in-process against `database_url`, capturing its output."""
-    out, err = io.StringIO(), io.StringIO()
+    out, err = io.StringIO(), (TerminalOutput() if tty else io.StringIO())
     with (
         mock.patch.dict(os.environ, {"SWR_DATABASE_URL": database_url}),
         contextlib.redirect_stdout(out),
@@ -92,8 +109,84 @@ def catalog_file(tmp_path_factory) -> Path:
     return write_test_catalog(tmp_path_factory.mktemp("catalog") / "catalog.json")
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
+POSTGRES_URL = os.environ.get(
+    "SWR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("SWR_TEST_REQUIRE_POSTGRES") == "1"
+STORES = ("sqlite", "postgresql")
+
+
+@functools.cache
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it can."""
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except OperationalError as exc:
+        where = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        return f"PostgreSQL at {where} is unreachable: {str(exc.orig).splitlines()[0]}"
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store(request) -> str:
+    if request.param == "postgresql" and (reason := postgres_unreachable()):
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"{reason} (SWR_TEST_REQUIRE_POSTGRES=1)", pytrace=False)
+        pytest.skip(reason)
+    return request.param
+
+
+def postgres_admin() -> Engine:
+    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+@contextlib.contextmanager
+def fresh_database(store: str, directory: Path) -> Iterator[str]:
+    """The URL of a new, empty database: a SQLite file in `directory`, or a PostgreSQL schema
+    of its own (reached through the connection's search_path), dropped afterwards."""
+    if store == "sqlite":
+        yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
+        return
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = postgres_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def migrate(database_url: str) -> str:
+    result = run_cli(database_url, "migrate")
+    assert result.code == 0, result.err
+    return database_url
+
+
+@pytest.fixture
+def empty_database_url(store, tmp_path) -> Iterator[str]:
+    """A database without a schema."""
+    with fresh_database(store, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(empty_database_url) -> str:
+    """A migrated, empty database."""
+    return migrate(empty_database_url)
+
+
+@pytest.fixture
+def engine(database_url) -> Iterator[Engine]:
+    engine = make_engine(Settings(database_url=database_url))
+    yield engine
+    engine.dispose()
 
 
 @dataclass
@@ -147,33 +240,36 @@ def issue_tokens(database_url: str, engine: Engine) -> Tokens:
     return Tokens(valid=valid, expired=expired, revoked=revoked)
 
 
-def start_loaded_server(tmp_path: Path, catalog_file: Path) -> contextlib.AbstractContextManager:
-    @contextlib.contextmanager
-    def _run() -> Iterator[LiveServer]:
-        database_url = sqlite_url(tmp_path / "images.db")
-        result = run_cli(database_url, "import", str(catalog_file))
-        assert result.code == 0, result.err
-        settings = Settings(database_url=database_url, validate_responses=True)
-        engine = make_engine(settings)
-        create_schema(engine)
-        tokens = issue_tokens(database_url, engine)
-        try:
-            with serve(settings) as base_url:
-                yield LiveServer(base_url, settings, engine, tokens)
-        finally:
-            engine.dispose()
-
-    return _run()
+@contextlib.contextmanager
+def start_loaded_server(
+    database_url: str, catalog_file: Path, **settings: object
+) -> Iterator[LiveServer]:
+    """Migrate, import the catalog through the CLI, issue tokens, and serve."""
+    migrate(database_url)
+    result = run_cli(database_url, "import", str(catalog_file))
+    assert result.code == 0, result.err
+    server_settings = Settings(database_url=database_url, validate_responses=True, **settings)
+    engine = make_engine(server_settings)
+    tokens = issue_tokens(database_url, engine)
+    try:
+        with serve(server_settings) as base_url:
+            yield LiveServer(base_url, server_settings, engine, tokens)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory, catalog_file) -> Iterator[LiveServer]:
-    with start_loaded_server(tmp_path_factory.mktemp("live"), catalog_file) as server:
+def live_server(store, tmp_path_factory, catalog_file) -> Iterator[LiveServer]:
+    directory = tmp_path_factory.mktemp("live")
+    with (
+        fresh_database(store, directory) as url,
+        start_loaded_server(url, catalog_file) as server,
+    ):
         yield server
 
 
 @pytest.fixture
-def private_server(tmp_path, catalog_file) -> Iterator[LiveServer]:
+def private_server(empty_database_url, catalog_file) -> Iterator[LiveServer]:
     """A server of the test's own, for tests that break its database."""
-    with start_loaded_server(tmp_path, catalog_file) as server:
+    with start_loaded_server(empty_database_url, catalog_file) as server:
         yield server

@@ -22,7 +22,8 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         catalog = write_test_catalog(Path(tmp) / "catalog.json")
-        with start_loaded_server(Path(tmp), catalog) as server:
+        database_url = f"sqlite:///{tmp}/fuzz.db"
+        with start_loaded_server(database_url, catalog) as server:
             command = [
                 sys.executable, "-m", "schemathesis.cli", "run", str(SPEC_PATH),
                 "--url", server.base_url,

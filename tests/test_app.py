@@ -34,18 +34,18 @@ def test_every_operation_id_resolves_to_a_handler(spec):
         assert callable(getattr(handlers, operation_id, None)), operation_id
 
 
-def test_app_starts_with_its_lifespan(tmp_path):
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite"))
+def test_app_starts_with_its_lifespan(database_url):
+    app = create_app(Settings(database_url=database_url))
     with TestClient(app) as client:  # runs start-up: spec, resolver, middleware, schema
         response = client.get("/openapi.json")
     assert response.status_code == 200
     assert response.json()["paths"]
 
 
-def test_a_missing_handler_stops_start_up(tmp_path, monkeypatch):
+def test_a_missing_handler_stops_start_up(database_url, monkeypatch):
     """With lifespan on (as `serve` runs it) a broken binding fails start-up, not requests."""
     monkeypatch.delattr(importlib.import_module("server.handlers"), "show_official_image")
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite"))
+    app = create_app(Settings(database_url=database_url))
     with pytest.raises(ResolverError), TestClient(app):
         pass
 

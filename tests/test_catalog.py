@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.catalog import CatalogError, read_catalog, sample_catalog
+from server.catalog import CatalogError, CatalogFormat, read_catalog, sample_catalog
 from tests.conftest import NESTED_IMAGE
 
 
@@ -65,6 +65,9 @@ def test_duplicates_and_non_arrays_are_refused(tmp_path):
     ):
         read_catalog(write(tmp_path, [NESTED_IMAGE, NESTED_IMAGE]))
     with pytest.raises(CatalogError, match="expected a JSON array"):
+        read_catalog(write(tmp_path, 42), CatalogFormat.JSON)
+    # One object is one record (a Docker Hub repository, say); this one is not a record.
+    with pytest.raises(CatalogError, match="record 0: field 'user': is required"):
         read_catalog(write(tmp_path, {"images": []}))
     with pytest.raises(CatalogError, match="not valid JSON"):
         read_catalog(write(tmp_path, "[{"))

@@ -8,31 +8,27 @@ import pytest
 
 from server.catalog import sample_catalog
 from server.cli import parse_duration
-from server.db import create_schema, make_engine
 from server.images import SqlImageRepository
-from server.settings import Settings
 from server.tokens import TokenStore
 from tests.conftest import NESTED_IMAGE, run_cli
 
 
 @pytest.fixture
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path}/cli.db"
+def db_url(database_url) -> str:
+    return database_url
 
 
-def repo(db_url: str) -> SqlImageRepository:
-    engine = make_engine(Settings(database_url=db_url))
-    create_schema(engine)
+@pytest.fixture
+def repo(engine) -> SqlImageRepository:
     return SqlImageRepository(engine)
 
 
-def test_token_create_prints_the_token_alone_on_stdout(db_url):
+def test_token_create_prints_the_token_alone_on_stdout(db_url, engine):
     result = run_cli(db_url, "token", "create", "ci", "--expires-in", "30d")
 
     assert result.code == 0
     token = result.out.strip()
     assert result.out == token + "\n"
-    engine = make_engine(Settings(database_url=db_url))
     info = TokenStore(engine).verify(token)
     assert info is not None and info.name == "ci"
     assert (info.expires_at - info.created_at).days == 30
@@ -62,7 +58,7 @@ def test_bad_durations_are_refused(text):
         parse_duration(text)
 
 
-def test_import_loads_and_reports(db_url, tmp_path):
+def test_import_loads_and_reports(db_url, repo, tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
 
@@ -71,14 +67,14 @@ def test_import_loads_and_reports(db_url, tmp_path):
 
     assert first.code == 0 and "inserted 1, updated 0, unchanged 0" in first.err
     assert second.code == 0 and "inserted 0, updated 0, unchanged 1" in second.err
-    assert repo(db_url).get("official", "library/nginx").collection_id == 7
+    assert repo.get("official", "library/nginx").collection_id == 7
 
 
-def test_an_invalid_import_names_the_record_and_writes_nothing(db_url, tmp_path):
+def test_an_invalid_import_names_the_record_and_writes_nothing(db_url, repo, tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
     run_cli(db_url, "import", str(path))
-    before = repo(db_url).all()
+    before = repo.all()
     path.write_text(
         json.dumps(
             [{**NESTED_IMAGE, "star_count": 1}, {**NESTED_IMAGE, "name": "x", "pull_count": -5}]
@@ -91,15 +87,15 @@ def test_an_invalid_import_names_the_record_and_writes_nothing(db_url, tmp_path)
     assert result.code == 1
     assert "record 1: field 'pull_count'" in result.err
     assert "nothing written" in result.err
-    assert repo(db_url).all() == before
+    assert repo.all() == before
 
 
-def test_init_db_creates_an_empty_schema(db_url):
+def test_init_db_creates_an_empty_schema(db_url, repo):
     assert run_cli(db_url, "init-db").code == 0
-    assert repo(db_url).count() == 0
+    assert repo.count() == 0
 
 
-def test_sample_catalog_is_what_serve_loads(db_url):
+def test_sample_catalog_is_what_serve_loads(repo):
     # serve loads exactly this into an empty database (see cmd_serve).
-    summary = repo(db_url).import_records(sample_catalog())
+    summary = repo.import_records(sample_catalog())
     assert summary.inserted == len(sample_catalog()) >= 100

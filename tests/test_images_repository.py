@@ -1,4 +1,4 @@
-"""The SQL image repository against a real SQLite database."""
+"""The SQL image repository against a real database (each store)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from server.db import create_schema, images, make_engine
+from server.db import images
 from server.images import ImageNotFound, ImageRecord, SqlImageRepository
-from server.settings import Settings
 
 
 def record(name: str, **changes) -> ImageRecord:
@@ -29,11 +28,8 @@ def record(name: str, **changes) -> ImageRecord:
 
 
 @pytest.fixture
-def repo(tmp_path) -> SqlImageRepository:
-    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/images.db"))
-    create_schema(engine)
-    yield SqlImageRepository(engine)
-    engine.dispose()
+def repo(engine) -> SqlImageRepository:
+    return SqlImageRepository(engine)
 
 
 def test_get_returns_what_was_imported(repo):

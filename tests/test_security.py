@@ -84,9 +84,9 @@ def test_no_cors_unless_configured(live_server):
 
 
 @pytest.fixture
-def cors_server(tmp_path):
+def cors_server(database_url):
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        database_url=database_url,
         cors_allow_origins=("https://ui.example",),
         validate_responses=True,
     )
@@ -117,8 +117,8 @@ def test_cors_when_configured(spec, cors_server):
     assert_request_id(spec, refused.headers, refused.json())
 
 
-def test_swagger_ui_and_spec_can_be_switched_off(spec, tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", swagger_ui=False)
+def test_swagger_ui_and_spec_can_be_switched_off(spec, database_url):
+    settings = Settings(database_url=database_url, swagger_ui=False)
     with serve(settings) as base_url:
         for path in ("/ui/", "/openapi.json", "/openapi.yaml"):
             response = httpx.get(base_url + path)

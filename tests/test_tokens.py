@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from server.db import api_tokens, create_schema, make_engine
-from server.settings import Settings
+from server.db import api_tokens
 from server.tokens import TokenError, TokenStore, hash_token
 
 
@@ -18,14 +17,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/tokens.db"))
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_a_token_is_stored_only_as_its_hash(engine):
