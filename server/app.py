@@ -28,9 +28,10 @@ def create_app(settings: Settings) -> AsyncApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
-        # SQLite migrates itself; on an unmigrated PostgreSQL database start-up fails here.
-        prepare_schema(engine)
         try:
+            # SQLite migrates itself; on a PostgreSQL schema that is not current, start-up
+            # fails here.
+            prepare_schema(engine)
             # Lifespan state: every request sees these as request.state.<name>.
             yield {"images": SqlImageRepository(engine), "tokens": TokenStore(engine)}
         finally:

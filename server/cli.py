@@ -64,7 +64,11 @@ def configure_logging(level: str) -> dict:
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "server.middleware.RequestIdFilter"}},
         "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+            "plain": {
+                # The process id tells workers apart; the request id ties lines to a response.
+                "format": "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s] "
+                "%(message)s"
+            }
         },
         "handlers": {
             "stderr": {
@@ -133,9 +137,7 @@ def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        with tqdm(
-            total=total, desc=label, unit=" records", unit_scale=True, file=sys.stderr
-        ) as bar:
+        with tqdm(total=total, desc=label, unit=" records", file=sys.stderr) as bar:
             yield bar.update
         return
     done = 0

@@ -71,6 +71,10 @@ api_tokens = Table(
 )
 
 
+# How long a SQLite writer waits for another's lock before failing.
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
 def _sqlite_engine(settings: Settings) -> Engine:
     path = settings.sqlite_path()
     if path is not None:
@@ -86,7 +90,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
         # WAL lets readers run while an import writes; busy_timeout makes a second writer wait
         # instead of failing at once.
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -134,16 +138,30 @@ def make_engine(settings: Settings) -> Engine:
 _WRITE_LOCK = "swr_write_lock"
 
 
+# How long a batch job waits for another one's write lock on SQLite (PostgreSQL waits as long
+# as it takes): a million-record import holds it for tens of seconds.
+_SQLITE_BATCH_BUSY_TIMEOUT_MS = 10 * 60 * 1000
+
+
 @contextlib.contextmanager
 def _write_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_LOCK: True})
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                # Imports and migrations are an operator's batch jobs: the time limit meant
-                # for requests does not apply.
-                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
-            yield conn
+        if conn.dialect.name == "sqlite":
+            # Through the driver: a statement through SQLAlchemy would begin the transaction.
+            driver = conn.connection.driver_connection
+            driver.execute(f"PRAGMA busy_timeout={_SQLITE_BATCH_BUSY_TIMEOUT_MS}")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Imports and migrations are an operator's batch jobs: the time limit meant
+                    # for requests does not apply.
+                    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                yield conn
+        finally:
+            if conn.dialect.name == "sqlite" and not conn.invalidated:
+                # The connection goes back to the pool, where requests must not wait minutes.
+                driver.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
 
 
 @contextlib.contextmanager

@@ -132,11 +132,24 @@ def postgres_unreachable() -> str | None:
 
 @pytest.fixture(scope="session", params=STORES)
 def store(request) -> str:
-    if request.param == "postgresql" and (reason := postgres_unreachable()):
+    if request.param == "postgresql":
+        require_postgres()
+    return request.param
+
+
+def require_postgres() -> None:
+    """For tests that are about PostgreSQL itself (workers, outages)."""
+    if reason := postgres_unreachable():
         if REQUIRE_POSTGRES:
             pytest.fail(f"{reason} (SWR_TEST_REQUIRE_POSTGRES=1)", pytrace=False)
         pytest.skip(reason)
-    return request.param
+
+
+@pytest.fixture
+def empty_postgresql_url(tmp_path) -> Iterator[str]:
+    require_postgres()
+    with fresh_database("postgresql", tmp_path) as url:
+        yield url
 
 
 def postgres_admin() -> Engine:

@@ -1,0 +1,166 @@
+"""Schema migrations: they build exactly server/db.py's tables, and a server refuses a
+PostgreSQL schema that is not current while SQLite migrates itself."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, inspect
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.db import images, make_engine, metadata
+from server.migrations import (
+    SchemaNotCurrent,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from server.settings import Settings
+from tests.conftest import run_cli
+
+
+def test_migrations_build_the_tables_of_the_code(database_url, engine):
+    with engine.connect() as conn:
+        differences = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
+    assert differences == []
+    assert set(inspect(engine).get_table_names()) >= {"images", "api_tokens", "alembic_version"}
+
+
+def test_the_constraints_the_data_needs_are_enforced(engine):
+    row = {
+        "namespace": "official",
+        "name": "nginx",
+        "user": "official",
+        "description": "",
+        "full_description": "",
+        "star_count": 0,
+        "pull_count": 0,
+        "collection_id": 0,
+        "last_updated": datetime(2026, 1, 1),
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(images).values(row))
+    for bad, constraint in (
+        (row, "uq_images_namespace_name"),
+        ({**row, "name": "redis", "star_count": -1}, "star_count_non_negative"),
+        ({**row, "name": "redis", "pull_count": -1}, "pull_count_non_negative"),
+    ):
+        with pytest.raises(Exception) as caught, engine.begin() as conn:
+            conn.execute(insert(images).values(bad))
+        # SQLite names a unique constraint by its columns, PostgreSQL by its name.
+        message = str(caught.value)
+        assert constraint in message or "UNIQUE constraint failed: images.namespace" in message
+
+
+def test_migrate_reports_and_is_idempotent(empty_database_url):
+    first = run_cli(empty_database_url, "migrate")
+    second = run_cli(empty_database_url, "migrate")
+
+    assert first.code == 0 and f"upgraded from nothing to {head_revision()}" in first.err
+    assert second.code == 0 and f"already at revision {head_revision()}" in second.err
+
+
+def test_concurrent_migrations_take_turns(empty_database_url):
+    engine = make_engine(Settings(database_url=empty_database_url))
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade(engine)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_migrates_itself(tmp_path):
+    url = f"sqlite:///{tmp_path}/fresh.db"
+
+    assert run_cli(url, "token", "list").code == 0
+
+    engine = make_engine(Settings(database_url=url))
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_file_from_before_migrations_is_adopted(tmp_path):
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(Settings(database_url=url))
+    metadata.create_all(engine)  # how the release before migrations made its schema
+    with engine.begin() as conn:
+        conn.execute(
+            insert(images).values(
+                namespace="official",
+                name="nginx",
+                user="official",
+                description="kept",
+                full_description="",
+                star_count=1,
+                pull_count=2,
+                collection_id=0,
+                last_updated=datetime(2026, 1, 1),
+            )
+        )
+    try:
+        result = run_cli(url, "migrate")
+
+        assert result.code == 0, result.err
+        assert current_revision(engine) == head_revision()
+        assert run_cli(url, "export").out.count('"description": "kept"') == 1
+    finally:
+        engine.dispose()
+
+
+def test_serve_refuses_an_unmigrated_postgresql_database(empty_postgresql_url):
+    result = run_cli(empty_postgresql_url, "serve", "--port", "0")
+
+    assert result.code == 1
+    assert "has no schema yet" in result.err
+    assert "swr-official-images migrate" in result.err
+
+
+def test_serve_refuses_an_outdated_postgresql_database(empty_postgresql_url):
+    assert run_cli(empty_postgresql_url, "migrate").code == 0
+    engine = make_engine(Settings(database_url=empty_postgresql_url))
+    with engine.begin() as conn:
+        # A schema this release does not know: older (or newer) than its own.
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000_older'")
+    try:
+        result = run_cli(empty_postgresql_url, "serve", "--port", "0")
+        assert result.code == 1
+        assert "at schema revision 0000_older" in result.err
+
+        # The app itself refuses at start-up too, whoever runs it.
+        app = create_app(Settings(database_url=empty_postgresql_url))
+        with pytest.raises(SchemaNotCurrent), TestClient(app):
+            pass
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", [["token", "list"], ["import", "-"], ["export"]])
+def test_other_commands_do_not_migrate_postgresql_behind_the_operators_back(
+    empty_postgresql_url, command
+):
+    result = run_cli(empty_postgresql_url, *command)
+
+    assert result.code == 1
+    assert "run `swr-official-images migrate` first" in result.err

@@ -1,0 +1,214 @@
+"""PostgreSQL as a service for many processes: several workers, a database that goes away and
+comes back, and statements that would otherwise hang."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from sqlalchemy import make_url
+
+from server.db import make_engine
+from server.settings import Settings
+from tests.conftest import (
+    NESTED_IMAGE,
+    issue_tokens,
+    migrate,
+    postgres_admin,
+    run_cli,
+    serve,
+)
+from tests.contract import assert_request_id
+
+PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+
+
+def image_url(base_url: str, repository: str) -> str:
+    return base_url + PATH.format(namespace="official", repository=repository)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_workers(database_url: str, workers: int, log: Path) -> Iterator[str]:
+    """`swr-official-images serve --workers N` as its own process; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"}
+    command = [sys.executable, "-m", "server", "serve", "--port", str(port)]
+    command += ["--workers", str(workers), "--no-sample"]
+    with log.open("w") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=log_file)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base_url + "/openapi.json").status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the workers did not start:\n" + log.read_text()
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def worker_pids_by_request(log: Path) -> dict[str, int]:
+    """request id -> pid of the process that logged its access line."""
+    pattern = re.compile(r"^\S+ \S+ (\d+) INFO uvicorn\.access \[([^\]]+)\]")
+    found = {}
+    for line in log.read_text().splitlines():
+        if match := pattern.match(line):
+            found[match.group(2)] = int(match.group(1))
+    return found
+
+
+def test_two_workers_serve_newly_imported_data(empty_postgresql_url, catalog_file, tmp_path):
+    url = migrate(empty_postgresql_url)
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    token = run_cli(url, "token", "create", "workers").out.strip()
+    log = tmp_path / "serve.log"
+
+    with serve_workers(url, 2, log) as base_url:
+
+        def fetch(repository: str) -> tuple[str, int]:
+            request_id = uuid.uuid4().hex
+            # A connection per request, so that the kernel hands them to either worker.
+            response = httpx.get(
+                image_url(base_url, repository),
+                headers={"X-Auth-Token": token, "X-Request-Id": request_id, "Connection": "close"},
+            )
+            return request_id, response.status_code
+
+        def pids_answering(repository: str, status: int) -> set[int]:
+            """Send requests in parallel bursts until two workers have answered (or give up);
+            every answer must be `status`."""
+            answered: dict[str, int] = {}
+            with ThreadPoolExecutor(8) as pool:
+                for _ in range(25):
+                    for request_id, got in pool.map(fetch, [repository] * 8):
+                        assert got == status, (repository, got)
+                        answered[request_id] = got
+                    time.sleep(0.05)  # the access lines are written after the response
+                    by_request = worker_pids_by_request(log)
+                    pids = {by_request[r] for r in answered if r in by_request}
+                    if len(pids) >= 2:
+                        return pids
+            return pids
+
+        assert len(pids_answering("fresh-image", 404)) == 2
+
+        fresh = tmp_path / "fresh.json"
+        fresh.write_text(json.dumps([{**NESTED_IMAGE, "name": "fresh-image"}]), encoding="utf-8")
+        imported = run_cli(url, "import", str(fresh))
+        assert imported.code == 0, imported.err
+
+        assert len(pids_answering("fresh-image", 200)) == 2
+
+
+def test_requests_fail_cleanly_while_the_database_is_gone_and_recover_without_restart(
+    spec, empty_postgresql_url, catalog_file
+):
+    url = migrate(empty_postgresql_url)
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    setup_engine = make_engine(Settings(database_url=url))
+    tokens = issue_tokens(url, setup_engine)
+    setup_engine.dispose()
+    # The server logs in as a role of its own, so that the test can lock it out of the
+    # database (as an outage does) without touching anyone else's connections.
+    role = f"swr_outage_{uuid.uuid4().hex[:8]}"
+    schema = make_url(url).query["options"].split("=", 1)[1]
+    admin = postgres_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        conn.exec_driver_sql(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    server_url = make_url(url).set(username=role).render_as_string(hide_password=False)
+    settings = Settings(database_url=server_url, validate_responses=True)
+
+    def get() -> httpx.Response:
+        return httpx.get(
+            image_url(base_url, "nginx"), headers={"X-Auth-Token": tokens.valid}, timeout=30
+        )
+
+    def cut_connections() -> int:
+        with admin.connect() as conn:
+            return len(
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                    (role,),
+                ).all()
+            )
+
+    try:
+        with serve(settings) as base_url:
+            assert get().status_code == 200
+
+            # Connections dropped under the server are replaced before a request uses them.
+            assert cut_connections() >= 1
+            assert get().status_code == 200
+
+            # The database goes away: no connection can be made.
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'ALTER ROLE "{role}" NOLOGIN')
+            cut_connections()
+            for _ in range(3):
+                response = get()
+                assert response.status_code == 500
+                body = response.json()
+                assert body["error_code"] == "SVCSTG.SWR.5000002"
+                assert role not in body["error_msg"] and "psycopg" not in body["error_msg"]
+                assert_request_id(spec, response.headers, body)
+
+            # It comes back: the same server process answers again.
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'ALTER ROLE "{role}" LOGIN')
+            response = get()
+            assert response.status_code == 200, response.text
+            assert response.json()["name"] == "nginx"
+    finally:
+        cut_connections()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            conn.exec_driver_sql(f'DROP ROLE "{role}"')
+        admin.dispose()
+
+
+def test_a_statement_stuck_on_a_lock_times_out_with_a_500(spec, empty_postgresql_url, catalog_file):
+    url = migrate(empty_postgresql_url)
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=url))
+    tokens = issue_tokens(url, engine)
+    settings = Settings(database_url=url, validate_responses=True, db_statement_timeout_ms=300)
+    try:
+        with serve(settings) as base_url, engine.connect() as blocker:
+            blocker.exec_driver_sql("LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
+            # Without a statement timeout this request would wait for the lock forever.
+            stuck = httpx.get(
+                image_url(base_url, "nginx"), headers={"X-Auth-Token": tokens.valid}, timeout=60
+            )
+            blocker.rollback()
+            after = httpx.get(image_url(base_url, "nginx"), headers={"X-Auth-Token": tokens.valid})
+
+        assert stuck.status_code == 500
+        assert stuck.json()["error_code"] == "SVCSTG.SWR.5000002"
+        assert_request_id(spec, stuck.headers, stuck.json())
+        assert after.status_code == 200
+    finally:
+        engine.dispose()
