@@ -11,12 +11,17 @@ GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
 # Cases per operation for `make fuzz` (schemathesis, every check, valid and invalid data).
 FUZZ_EXAMPLES ?= 5000
 
-.PHONY: help install serve test fuzz lint format generate check-generated client-wheel clean
+# Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite".
+BENCH_ARGS ?=
+
+.PHONY: help install serve migrate test fuzz bench lint format generate check-generated client-wheel clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
 	@echo "make test             run the test suite (with a bounded schemathesis run)"
 	@echo "make fuzz             deep schemathesis run: FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) cases per operation"
+	@echo "make bench            import 1M images and compare lookups at 200 vs 1M, SQLite and PostgreSQL"
+	@echo "make migrate          create or upgrade the schema of SWR_DATABASE_URL"
 	@echo "make generate         regenerate $(CLIENT)/ from openapi.yaml"
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
 	@echo "make lint             ruff on the hand-written code"
@@ -33,11 +38,18 @@ $(STAMP): pyproject.toml constraints.txt $(CLIENT)/pyproject.toml
 serve: $(STAMP)
 	$(BIN)/swr-official-images serve --dev-token
 
+migrate: $(STAMP)
+	$(BIN)/swr-official-images migrate
+
 test: $(STAMP)
 	$(BIN)/pytest
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz --max-examples $(FUZZ_EXAMPLES)
+
+# Figures for comparison side by side in one run, not pass/fail thresholds. Needs wrk.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
