@@ -18,7 +18,7 @@ import argparse
 import contextlib
 import statistics
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,13 +51,13 @@ class Sample:
 
 @dataclass(frozen=True)
 class Series:
-    """Every sample of one catalog size; reported as medians."""
+    """Every sample of one catalog size, in round order."""
 
     images: int
     samples: list[Sample]
 
-    def median(self, figure: str) -> float:
-        return statistics.median(getattr(s, figure) for s in self.samples)
+    def values(self, figure: str) -> list[float]:
+        return [getattr(s, figure) for s in self.samples]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,11 @@ class LookupComparison:
     small: Series
     large: Series
 
-    def ratio(self, figure: str) -> float:
-        return self.large.median(figure) / self.small.median(figure)
+    def ratios(self, figure: str) -> list[float]:
+        """large/small per round: the two sizes of a round ran back to back, so a ratio of the
+        pair cancels most of the drift that separates rounds."""
+        pairs = zip(self.small.values(figure), self.large.values(figure), strict=True)
+        return [large / small for small, large in pairs]
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,27 @@ def _measure(wrk: str, target: _Target, load: LoadSettings, round_number: int) -
 
 
 def lookup_table(comparisons: list[LookupComparison]) -> str:
+    """Medians per catalog size, then the median of the per-round ratios; the req/s range
+    (lowest-highest of the rounds) shows how much the machine's noise moved the figures."""
     rows = []
     for c in comparisons:
         for series in (c.small, c.large):
-            rows.append((c.store, f"{series.images:,}", *(series.median(f) for f in _FIGURES)))
+            rows.append(_table_row(c.store, f"{series.images:,}", series.values))
         ratio_label = f"ratio {c.large.images:,} / {c.small.images:,}"
-        rows.append((c.store, ratio_label, *(c.ratio(f) for f in _FIGURES)))
-    return markdown_table(
-        ["store", "images", "req/s", "p50 ms", "p99 ms", "server CPU µs/req"], rows
-    )
+        rows.append(_table_row(c.store, ratio_label, c.ratios))
+    headers = ["store", "images", "req/s", "req/s range", "p50 ms", "p99 ms", "server CPU µs/req"]
+    return markdown_table(headers, rows)
+
+
+def _table_row(store: str, label: str, values: Callable[[str], list[float]]) -> tuple:
+    throughput = values("requests_per_second")
+    spread = f"{_short(min(throughput))}-{_short(max(throughput))}"
+    medians = [statistics.median(values(figure)) for figure in _FIGURES]
+    return (store, label, medians[0], spread, *medians[1:])
+
+
+def _short(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
 
 
 def add_lookup_options(parser: argparse.ArgumentParser) -> None:

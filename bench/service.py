@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bench import BenchError
 
@@ -180,7 +181,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _read_text(file) -> str:
+def _read_text(file: IO[bytes]) -> str:
     file.seek(0)
     return file.read().decode("utf-8", errors="replace")
 

@@ -94,7 +94,7 @@ def _parse_result(output: str) -> WrkResult:
     # A 401 or 404 is fast and would flatter the figures: the whole run is then invalid.
     if raw["status_errors"] or raw["socket_errors"] or not raw["requests"]:
         raise BenchError(
-            f"wrk saw {raw['status_errors']} non-2xx answers and {raw['socket_errors']} "
+            f"wrk saw {raw['status_errors']} 4xx/5xx answers and {raw['socket_errors']} "
             f"socket errors in {raw['requests']} requests: the figures would mean nothing"
         )
     return WrkResult(
