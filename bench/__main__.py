@@ -64,7 +64,8 @@ def _summary(
             "## Import: `swr-official-images import` of a JSON Lines catalog",
             import_table(imports),
             f"## Lookups: random existing images, {load}, medians of {args.rounds} x "
-            f"{args.duration:g} s per size, sizes alternating",
+            f"{args.duration:g} s per size, sizes alternating; a ratio is the median of the "
+            "rounds' ratios",
             lookup_table(lookups),
         ]
     )

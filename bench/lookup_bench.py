@@ -7,7 +7,8 @@ pick random existing images over the whole catalog, so the large case really wal
 
 Read the ratio large/small: on a shared 2-core machine absolute figures move from run to run,
 a ratio measured in one run much less. Server CPU per request is the steadiest figure; on
-PostgreSQL it leaves out the database's own processes.
+PostgreSQL it leaves out the database's own processes. To see how far noise alone moves a
+ratio on a machine, compare two catalogs that differ by one image: `--records 201`.
 
     python -m bench.lookup_bench --records 5000 --duration 5
 """
