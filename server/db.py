@@ -74,6 +74,9 @@ api_tokens = Table(
 # How long a SQLite writer waits for another's lock before failing.
 _SQLITE_BUSY_TIMEOUT_MS = 5000
 
+# The execution option that marks a connection's transaction as a writer's (see _write_transaction).
+_WRITE_LOCK = "swr_write_lock"
+
 
 def _sqlite_engine(settings: Settings) -> Engine:
     path = settings.sqlite_path()
@@ -133,9 +136,6 @@ def make_engine(settings: Settings) -> Engine:
     if make_url(settings.database_url).get_backend_name() == "sqlite":
         return _sqlite_engine(settings)
     return _postgresql_engine(settings)
-
-
-_WRITE_LOCK = "swr_write_lock"
 
 
 # How long a batch job waits for another one's write lock on SQLite (PostgreSQL waits as long

@@ -78,6 +78,9 @@ class ImageRepository(Protocol):
 
 _RECORD_COLUMNS = [c for c in images.c if c.name != "id"]
 _RECORD_FIELDS = [c.name for c in _RECORD_COLUMNS]
+# An image is known by its namespace and name; an import may change the rest.
+_KEY_FIELDS = ("namespace", "name")
+_VALUE_FIELDS = [f for f in _RECORD_FIELDS if f not in _KEY_FIELDS]
 
 # Rows per round trip while loading an import into its staging table.
 _LOAD_BATCH = 10_000
@@ -89,7 +92,7 @@ def _staging_table() -> Table:
     return Table(
         "import_staging",
         MetaData(),
-        Column("position", BigInteger, primary_key=True),
+        Column("position", BigInteger, primary_key=True, autoincrement=False),
         *(Column(c.name, c.type, nullable=False) for c in _RECORD_COLUMNS),
         prefixes=["TEMPORARY"],
     )
@@ -138,14 +141,12 @@ class SqlImageRepository:
         with catalog_write_transaction(self._engine) as conn:
             staging.create(conn)
             _bulk_load(conn, staging, records, progress)
-            same_image = and_(
-                images.c.namespace == staging.c.namespace, images.c.name == staging.c.name
-            )
-            changed = or_(*(images.c[f] != staging.c[f] for f in _RECORD_FIELDS))
+            same_image = and_(*(images.c[f] == staging.c[f] for f in _KEY_FIELDS))
+            changed = or_(*(images.c[f] != staging.c[f] for f in _VALUE_FIELDS))
             updated = conn.execute(
                 images.update()
                 .where(same_image, changed)
-                .values({f: staging.c[f] for f in _RECORD_FIELDS})
+                .values({f: staging.c[f] for f in _VALUE_FIELDS})
             ).rowcount
             inserted = conn.execute(
                 images.insert()
