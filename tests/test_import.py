@@ -274,7 +274,6 @@ def test_export_into_a_fresh_database_reproduces_the_catalog(
 def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monkeypatch):
     monkeypatch.setattr(server.cli, "_PLAIN_PROGRESS_EVERY", 10)
     monkeypatch.setattr(server.images, "_LOAD_BATCH", 10)
-    monkeypatch.setattr(server.catalog, "_PROGRESS_EVERY", 10, raising=False)
     path = write_lines(tmp_path / "c.jsonl", [image(f"img-{i}") for i in range(25)])
 
     result = run_cli(database_url, "import", str(path))
