@@ -25,12 +25,15 @@ from typing import Any, TextIO
 import fastjsonschema
 import orjson
 
-from server.images import Image, ImageRecord
+from server.images import API_TIME_FORMAT, Image, ImageRecord
 from server.patterns import ecma_regex
 from server.spec import component_schema, parameter_schema
 
 # Only the first few dozen characters of a bad value appear in an error.
 _MAX_ECHO = 40
+
+# Validation reports its progress every this many records.
+_PROGRESS_STEP = 10_000
 
 # Fields of Docker Hub's repository objects that the catalog keeps; the rest are ignored.
 _DOCKER_HUB_FIELDS = (
@@ -51,7 +54,7 @@ class CatalogError(ValueError):
 
 class CatalogFormat(enum.StrEnum):
     AUTO = "auto"
-    JSON = "json"  # a JSON array of records
+    JSON = "json"  # one JSON document: an array of records, one record, or a listing page
     JSONL = "jsonl"  # JSON Lines: one record per line
     DOCKER_HUB = "dockerhub"  # Docker Hub repository objects
 
@@ -159,7 +162,7 @@ def from_docker_hub(raw: Any, where: str) -> Any:
             ) from None
         if moment.tzinfo is not None:
             moment = moment.astimezone(UTC).replace(tzinfo=None)
-        record["last_updated"] = moment.strftime("%Y-%m-%d %H:%M:%S")
+        record["last_updated"] = moment.strftime(API_TIME_FORMAT)
     return record
 
 
@@ -179,10 +182,10 @@ def validate_records(
             )
         seen[key] = where
         records.append(record)
-        if progress is not None and len(records) % 10_000 == 0:
-            progress(10_000)
+        if progress is not None and len(records) % _PROGRESS_STEP == 0:
+            progress(_PROGRESS_STEP)
     if progress is not None:
-        progress(len(records) % 10_000)
+        progress(len(records) % _PROGRESS_STEP)
     return records
 
 
@@ -213,16 +216,25 @@ def _document_records(data: Any, source: str) -> Iterator[tuple[str, Any]]:
         yield f"record {index}", raw
 
 
-def _is_one_document(text: str) -> bool:
-    """A JSON array, or one object (pretty-printed or not), rather than JSON Lines."""
-    head = text.lstrip()[:1]
+# What `_one_document` says of a file that is JSON Lines.
+_JSON_LINES = object()
+
+
+def _one_document(text: str, source: str) -> Any:
+    """The file parsed as one JSON document (an array, or one object, pretty-printed or not),
+    or `_JSON_LINES` when it is not one."""
+    start = len(text) - len(text.lstrip())
+    head = text[start : start + 1]
+    if head == "[":
+        return _parse_json(text, source)
     if head != "{":
-        return head == "["
+        return _JSON_LINES
     try:
-        json.loads(text)  # JSON Lines fail fast, at the end of their first line
+        # The first value only: JSON Lines stop here at the end of their first line.
+        document, end = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError:
-        return False
-    return True
+        return _JSON_LINES
+    return document if not text[end:].strip() else _JSON_LINES
 
 
 def parse_catalog(
@@ -234,12 +246,13 @@ def parse_catalog(
 
     JSON and JSON Lines are told apart by content unless the format says which; Docker Hub's
     objects are recognised by their `repository_type`, which catalog records never have."""
-    if catalog_format is CatalogFormat.JSONL or (
-        catalog_format is not CatalogFormat.JSON and not _is_one_document(text)
-    ):
-        pairs = _json_lines(text)
+    if catalog_format is CatalogFormat.JSONL:
+        document = _JSON_LINES
+    elif catalog_format is CatalogFormat.JSON:
+        document = _parse_json(text, source)
     else:
-        pairs = _document_records(_parse_json(text, source), source)
+        document = _one_document(text, source)
+    pairs = _json_lines(text) if document is _JSON_LINES else _document_records(document, source)
     docker_hub = catalog_format is CatalogFormat.DOCKER_HUB
     for where, raw in pairs:
         if docker_hub or (isinstance(raw, dict) and "repository_type" in raw):
