@@ -10,17 +10,17 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 
-from server.cors import SwrCorsMiddleware, cors_options
-from server.db import make_engine
-from server.errors import register_error_handlers
-from server.images import SqlImageRepository
-from server.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
-from server.migrations import prepare_schema
-from server.routing import connexion_middlewares
+from server.http.cors import SwrCorsMiddleware, cors_options
+from server.http.errors import register_error_handlers
+from server.http.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
+from server.http.routing import connexion_middlewares
+from server.http.validation import ShortMessageParameterValidator
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
-from server.tokens import TokenStore
-from server.validation import ShortMessageParameterValidator
+from server.store.db import make_engine
+from server.store.images import SqlImageRepository
+from server.store.migrations import prepare_schema
+from server.store.tokens import TokenStore
 
 
 def create_app(settings: Settings) -> AsyncApp:

@@ -20,18 +20,18 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.catalog import (
+from server.catalog.files import (
     CatalogError,
     CatalogFormat,
     read_catalog,
     sample_catalog,
     write_json_lines,
 )
-from server.db import make_engine
-from server.images import SqlImageRepository
-from server.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
 from server.settings import Settings, SettingsError
-from server.tokens import TokenError, TokenStore, utc_now
+from server.store.db import make_engine
+from server.store.images import SqlImageRepository
+from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
+from server.store.tokens import TokenError, TokenStore, utc_now
 
 # Connexion imports Starlette's test client, which warns about httpx on import: noise for an
 # operator, nothing to act on.
@@ -62,7 +62,7 @@ def configure_logging(level: str) -> dict:
     config = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "server.middleware.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "server.http.middleware.RequestIdFilter"}},
         "formatters": {
             "plain": {
                 # The process id tells workers apart; the request id ties lines to a response.
@@ -156,7 +156,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     import uvicorn
 
     from server.app import create_app
-    from server.transport import uvicorn_options
+    from server.http.transport import uvicorn_options
 
     images, tokens = stores.images, stores.tokens
     if images.count() == 0 and not args.no_sample:

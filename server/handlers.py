@@ -1,14 +1,14 @@
 """Operation handlers, resolved from the spec's bare operationIds.
 
 A handler turns HTTP into a repository call; parameters arrive already validated against the
-spec, and domain errors are turned into responses by `server.errors`.
+spec, and domain errors are turned into responses by `server.http.errors`.
 """
 
 from __future__ import annotations
 
 from connexion import NoContent, request
 
-from server.images import ImageRepository
+from server.store.images import ImageRepository
 
 # The methods openapi.yaml lists on the image path (its `Allow` header).
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"

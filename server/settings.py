@@ -45,7 +45,7 @@ class Settings:
     # Swagger UI at /ui/ and the spec at /openapi.json; production may switch them off.
     swagger_ui: bool = True
     log_level: str = "INFO"
-    # Transport limits (server.transport): a longer request target answers 414, a larger header
+    # Transport limits (server.http.transport): a longer request target answers 414, a larger header
     # block 431; a connection that has not sent a complete request head in time is closed.
     max_url_bytes: int = 8 * 1024
     max_header_bytes: int = 32 * 1024

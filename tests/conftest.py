@@ -29,14 +29,14 @@ from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from server.app import create_app
-from server.catalog import sample_catalog
+from server.catalog.files import sample_catalog
 from server.cli import main as cli_main
-from server.db import make_engine
-from server.images import API_TIME_FORMAT, ImageRecord
+from server.http.transport import uvicorn_options
 from server.settings import Settings
 from server.spec import load_spec
-from server.tokens import TokenStore, utc_now
-from server.transport import uvicorn_options
+from server.store.db import make_engine
+from server.store.images import API_TIME_FORMAT, ImageRecord
+from server.store.tokens import TokenStore, utc_now
 
 # Nested names ("/" in the store, "$" in the URL) are part of the test catalog.
 NESTED_IMAGE = {

@@ -12,7 +12,7 @@ from functools import cache
 import schemathesis
 from hypothesis import strategies as st
 
-from server.catalog import sample_catalog
+from server.catalog.files import sample_catalog
 from tests.conftest import NESTED_IMAGE
 
 

@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.error_codes import ErrorCode
+from server.http.error_codes import ErrorCode
 from server.settings import Settings
 from tests.contract import documented_statuses, expected_error_code
 

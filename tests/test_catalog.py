@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.catalog import CatalogError, CatalogFormat, read_catalog, sample_catalog
+from server.catalog.files import CatalogError, CatalogFormat, read_catalog, sample_catalog
 from tests.conftest import NESTED_IMAGE
 
 

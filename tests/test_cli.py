@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from server.catalog import sample_catalog
+from server.catalog.files import sample_catalog
 from server.cli import parse_duration
-from server.images import SqlImageRepository
-from server.tokens import TokenStore
+from server.store.images import SqlImageRepository
+from server.store.tokens import TokenStore
 from tests.conftest import NESTED_IMAGE, run_cli
 
 

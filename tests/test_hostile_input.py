@@ -15,7 +15,7 @@ from http.client import HTTPResponse
 
 import pytest
 
-from server.error_codes import ErrorCode
+from server.http.error_codes import ErrorCode
 from server.settings import Settings
 from server.spec import load_spec
 from tests.conftest import serve

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from server.db import images
-from server.images import ImageNotFound, ImageRecord, SqlImageRepository
+from server.store.db import images
+from server.store.images import ImageNotFound, ImageRecord, SqlImageRepository
 
 
 def record(name: str, **changes) -> ImageRecord:

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 import server.cli
-import server.images
-from server.db import images
+import server.store.images
+from server.store.db import images
 from tests.conftest import NESTED_IMAGE, run_cli
 
 IMPORTED = "imported {total} records: inserted {inserted}, updated {updated}, unchanged {unchanged}"
@@ -197,14 +197,14 @@ def test_an_invalid_import_leaves_the_catalog_exactly_as_it_was(database_url, en
 def test_a_failure_while_writing_rolls_everything_back(database_url, engine, tmp_path, monkeypatch):
     run_cli(database_url, "import", str(write_json(tmp_path / "base.json", [image("a")])))
     before = snapshot(engine)
-    load = server.images._bulk_load
+    load = server.store.images._bulk_load
 
     def load_then_fail(conn, staging, records, progress):
         load(conn, staging, records, progress)
         conn.execute(images.update().values(star_count=0))  # a write that must not survive
         raise ConnectionError("the database went away mid-import")
 
-    monkeypatch.setattr(server.images, "_bulk_load", load_then_fail)
+    monkeypatch.setattr(server.store.images, "_bulk_load", load_then_fail)
     changed = write_json(tmp_path / "c.json", [image("a", star_count=1), image("b")])
 
     with pytest.raises(ConnectionError):
@@ -273,7 +273,7 @@ def test_export_into_a_fresh_database_reproduces_the_catalog(
 
 def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monkeypatch):
     monkeypatch.setattr(server.cli, "_PLAIN_PROGRESS_EVERY", 10)
-    monkeypatch.setattr(server.images, "_LOAD_BATCH", 10)
+    monkeypatch.setattr(server.store.images, "_LOAD_BATCH", 10)
     path = write_lines(tmp_path / "c.jsonl", [image(f"img-{i}") for i in range(25)])
 
     result = run_cli(database_url, "import", str(path))

@@ -13,14 +13,14 @@ from sqlalchemy import insert, inspect
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.db import images, make_engine, metadata
-from server.migrations import (
+from server.settings import Settings
+from server.store.db import images, make_engine, metadata
+from server.store.migrations import (
     SchemaNotCurrent,
     current_revision,
     head_revision,
     upgrade,
 )
-from server.settings import Settings
 from tests.conftest import run_cli
 
 

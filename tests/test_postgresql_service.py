@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import make_url
 
-from server.db import make_engine
 from server.settings import Settings
+from server.store.db import make_engine
 from tests.conftest import (
     NESTED_IMAGE,
     issue_tokens,

@@ -12,7 +12,7 @@ from swr_official_images_client.api.official_images import show_official_image
 from swr_official_images_client.models import Error, OfficialImage
 from swr_official_images_client.types import Response
 
-from server.images import SqlImageRepository
+from server.store.images import SqlImageRepository
 from tests.contract import assert_request_id, expected_error_code
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from server.settings import Settings
-from server.tokens import TokenStore
+from server.store.tokens import TokenStore
 from tests.conftest import serve
 from tests.contract import assert_request_id, path_for
 
@@ -24,7 +24,7 @@ def test_tokens_are_compared_in_constant_time(live_server, monkeypatch):
         calls.append((a, b))
         return compare_digest(a, b)
 
-    monkeypatch.setattr("server.tokens.hmac.compare_digest", spy)
+    monkeypatch.setattr("server.store.tokens.hmac.compare_digest", spy)
     store = TokenStore(live_server.engine)
     assert store.verify(live_server.tokens.valid) is not None
     assert calls, "verify() must compare the hashes with hmac.compare_digest"

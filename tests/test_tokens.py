@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from server.db import api_tokens
-from server.tokens import TokenError, TokenStore, hash_token
+from server.store.db import api_tokens
+from server.store.tokens import TokenError, TokenStore, hash_token
 
 
 class Clock:

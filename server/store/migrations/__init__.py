@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic): the revisions in `versions/` build the tables of `server.db`.
+"""Schema migrations (Alembic): the revisions in `versions/` build the tables of `server.store.db`.
 
 `swr-official-images migrate` upgrades a database to the newest revision. The embedded SQLite
 store migrates itself on start; a PostgreSQL database, shared by many processes, is migrated by
@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
-from server.db import schema_lock_transaction
+from server.store.db import schema_lock_transaction
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class SchemaNotCurrent(RuntimeError):
 
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", "server:migrations")
+    config.set_main_option("script_location", "server.store:migrations")
     if connection is not None:
         # env.py runs the migrations on this connection instead of opening its own.
         config.attributes["connection"] = connection

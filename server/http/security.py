@@ -7,7 +7,7 @@ from typing import Any
 from connexion.exceptions import OAuthResponseProblem
 from starlette.concurrency import run_in_threadpool
 
-from server.tokens import TokenStore
+from server.store.tokens import TokenStore
 
 
 class AuthenticationFailed(OAuthResponseProblem):

@@ -26,8 +26,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.error_codes import ErrorCode, error_body
-from server.middleware import SECURITY_HEADERS
+from server.http.error_codes import ErrorCode, error_body
+from server.http.middleware import SECURITY_HEADERS
 from server.settings import Settings
 
 log = logging.getLogger(__name__)

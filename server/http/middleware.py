@@ -12,7 +12,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
+from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
 
 log = logging.getLogger(__name__)
 

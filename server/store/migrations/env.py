@@ -1,12 +1,12 @@
-"""Alembic's entry point: runs the revisions on the connection `server.migrations` passes in,
+"""Alembic's entry point: runs the revisions on the connection `server.store.migrations` passes in,
 or, from the `alembic` command line, on the database of `SWR_DATABASE_URL`."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from server.db import make_engine, metadata
 from server.settings import Settings
+from server.store.db import make_engine, metadata
 
 
 def run(connection) -> None:

@@ -6,8 +6,8 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
-from server.error_codes import ErrorCode, error_body
-from server.middleware import current_request_id
+from server.http.error_codes import ErrorCode, error_body
+from server.http.middleware import current_request_id
 
 
 class SwrCorsMiddleware(CORSMiddleware):

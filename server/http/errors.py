@@ -1,7 +1,7 @@
 """The one place where failures become HTTP responses.
 
 Every failure answers with SWR's error body `{error_code, error_msg, request_id}` and the
-`X-Request-Id` header (added by `server.middleware`). Server errors say only that they failed;
+`X-Request-Id` header (added by `server.http.middleware`). Server errors say only that they failed;
 the detail and the request id go to the log.
 """
 
@@ -20,11 +20,11 @@ from connexion.exceptions import (
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from server.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
-from server.images import ImageNotFound
-from server.middleware import request_id_of
-from server.routing import AllowedMethods
-from server.security import AuthenticationFailed
+from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
+from server.http.middleware import request_id_of
+from server.http.routing import AllowedMethods
+from server.http.security import AuthenticationFailed
+from server.store.images import ImageNotFound
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
             request, 400, ErrorCode.INVALID_PARAMETER, "Unknown query parameter(s)."
         )
     if exc.status == 400:
-        # Our ParameterValidator keeps these short and free of the input (server.validation).
+        # Our ParameterValidator keeps these short and free of the input (server.http.validation).
         return error_response(request, 400, ErrorCode.INVALID_PARAMETER, str(exc.detail)[:120])
     if exc.status >= 500:
         # Response validation lands here: the server broke its own contract.

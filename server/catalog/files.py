@@ -25,9 +25,9 @@ from typing import Any, TextIO
 import fastjsonschema
 import orjson
 
-from server.images import API_TIME_FORMAT, Image, ImageRecord
 from server.patterns import ecma_regex
 from server.spec import component_schema, parameter_schema
+from server.store.images import API_TIME_FORMAT, Image, ImageRecord
 
 # Only the first few dozen characters of a bad value appear in an error.
 _MAX_ECHO = 40

@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 
-from server.db import catalog_write_transaction, images
+from server.store.db import catalog_write_transaction, images
 
 API_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from server.db import api_tokens
+from server.store.db import api_tokens
 
 TOKEN_PREFIX = "swr_"  # noqa: S105 - a visible marker that a string is a token, not a secret
 # A name is how an operator refers to a token (list, revoke); it is never the secret.

@@ -1,0 +1,1 @@
+"""Catalog files: reading, validating and writing the records an import or export moves."""

@@ -1,0 +1,1 @@
+"""HTTP: the transport under uvicorn, the middlewares, security, validation and error bodies."""

@@ -1,0 +1,1 @@
+"""The data layer: tables and engines, the image and token repositories, migrations."""
