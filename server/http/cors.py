@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from server.http.error_codes import ErrorCode, error_body
+from server.http.error_codes import ErrorCode, render_error
 from server.http.middleware import current_request_id
 
 
@@ -17,11 +17,11 @@ class SwrCorsMiddleware(CORSMiddleware):
         response = super().preflight_response(request_headers)
         if response.status_code != 400:
             return response
-        body = error_body(
+        body = render_error(
             ErrorCode.INVALID_PARAMETER, "CORS preflight refused.", current_request_id.get()
         )
         headers = {k: v for k, v in response.headers.items() if k.lower().startswith("access-")}
-        return JSONResponse(body, status_code=400, headers=headers)
+        return Response(body, status_code=400, headers=headers, media_type="application/json")
 
 
 def cors_options(origins: tuple[str, ...]) -> dict:

@@ -1,7 +1,9 @@
-"""SWR's error codes and error body, shared by the error handlers and the outermost middleware."""
+"""SWR's error codes and the one renderer of its error body, for every layer that answers an
+error: the transport, the middlewares, CORS and the error handlers."""
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 
@@ -21,5 +23,7 @@ class ErrorCode(StrEnum):
 INTERNAL_ERROR_MESSAGE = "Failed to get image information."
 
 
-def error_body(code: ErrorCode, message: str, request_id: str) -> dict[str, str]:
-    return {"error_code": code.value, "error_msg": message, "request_id": request_id}
+def render_error(code: ErrorCode, message: str, request_id: str) -> bytes:
+    """The `application/json` body of every error response: SWR's, plus the request id."""
+    body = {"error_code": code.value, "error_msg": message, "request_id": request_id}
+    return json.dumps(body).encode()

@@ -7,7 +7,6 @@ the detail and the request id go to the log.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from connexion import AsyncApp
@@ -20,7 +19,7 @@ from connexion.exceptions import (
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
+from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
 from server.http.middleware import request_id_of
 from server.http.routing import AllowedMethods
 from server.http.security import AuthenticationFailed
@@ -36,12 +35,11 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
 ) -> ConnexionResponse:
-    body = error_body(code, message, request_id_of(request.scope))
     return ConnexionResponse(
         status_code=status,
         mimetype="application/json",
         content_type="application/json",
-        body=json.dumps(body).encode(),
+        body=render_error(code, message, request_id_of(request.scope)),
         headers=headers or {},
     )
 

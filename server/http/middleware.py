@@ -4,7 +4,6 @@ headers every response carries."""
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import uuid
@@ -12,7 +11,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, error_body
+from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +113,7 @@ class ResponseHeadersMiddleware:
 
 
 async def _send_internal_error(send: Send, request_id: str) -> None:
-    body = json.dumps(
-        error_body(ErrorCode.IMAGE_QUERY_FAILED, INTERNAL_ERROR_MESSAGE, request_id)
-    ).encode()
+    body = render_error(ErrorCode.IMAGE_QUERY_FAILED, INTERNAL_ERROR_MESSAGE, request_id)
     await send(
         {
             "type": "http.response.start",

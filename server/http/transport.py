@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.http.error_codes import ErrorCode, error_body
+from server.http.error_codes import ErrorCode, render_error
 from server.http.middleware import SECURITY_HEADERS
 from server.settings import Settings
 
@@ -103,7 +102,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _send_error(self, status: int, message: str) -> None:
         request_id = str(uuid.uuid4())
         log.warning("rejected request head: %s %s [request %s]", int(status), message, request_id)
-        body = json.dumps(error_body(ErrorCode.INVALID_PARAMETER, message, request_id)).encode()
+        body = render_error(ErrorCode.INVALID_PARAMETER, message, request_id)
         head = [f"HTTP/1.1 {int(status)} {HTTPStatus(status).phrase}".encode()]
         head += [name + b": " + value for name, value in self.server_state.default_headers]
         head += [
