@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+# Node.js tools (Spectral), pinned in package.json and package-lock.json.
+NODE_STAMP := node_modules/.installed
+NODE_BIN := $(CURDIR)/node_modules/.bin
 CLIENT := generated_client
 # The generator's post-hooks call ruff: put the pinned one first on PATH.
 GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
@@ -14,7 +17,7 @@ FUZZ_EXAMPLES ?= 5000
 # Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite".
 BENCH_ARGS ?=
 
-.PHONY: help install serve migrate test fuzz bench lint format generate check-generated client-wheel clean
+.PHONY: help install node-tools serve migrate test fuzz bench lint format generate check-generated client-wheel clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
@@ -24,7 +27,7 @@ help:
 	@echo "make migrate          create or upgrade the schema of SWR_DATABASE_URL"
 	@echo "make generate         regenerate $(CLIENT)/ from openapi.yaml"
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
-	@echo "make lint             ruff on the hand-written code"
+	@echo "make lint             ruff on the hand-written code, Spectral on openapi.yaml"
 	@echo "make client-wheel     build the client's wheel into dist/"
 
 install: $(STAMP)
@@ -35,13 +38,20 @@ $(STAMP): pyproject.toml constraints.txt $(CLIENT)/pyproject.toml
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' -e ./$(CLIENT)
 	touch $@
 
+# --ignore-scripts: none of the tools needs an install script (one would only send telemetry).
+node-tools: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 serve: $(STAMP)
 	$(BIN)/swr-official-images serve --dev-token
 
 migrate: $(STAMP)
 	$(BIN)/swr-official-images migrate
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 fuzz: $(STAMP)
@@ -51,9 +61,11 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint: $(STAMP)
+# Spectral: spectral:oas plus the rules in .spectral.yaml; a warning fails like an error.
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(NODE_BIN)/spectral lint openapi.yaml --fail-severity=warn
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -76,4 +88,4 @@ client-wheel: $(STAMP)
 	@ls dist/*.whl
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules dist build .pytest_cache .ruff_cache
