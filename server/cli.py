@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -27,7 +28,7 @@ from server.catalog.files import (
     sample_catalog,
     write_json_lines,
 )
-from server.settings import Settings, SettingsError
+from server.settings import Settings, SettingsError, display_value, setting_infos
 from server.store.db import make_engine
 from server.store.images import SqlImageRepository
 from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
@@ -50,12 +51,6 @@ def parse_duration(text: str) -> timedelta:
             f"invalid duration {text!r}: use a positive number and a unit, e.g. 90m, 12h, 30d"
         )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
-    return int(text)
 
 
 def configure_logging(level: str) -> dict:
@@ -277,6 +272,21 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings, stores: Store
     return 0
 
 
+def settings_epilog() -> str:
+    lines = ["settings (flag > environment variable > .env in the working directory > default):"]
+    for info in setting_infos():
+        name = f"{info.variable} / {info.flag}" if info.flag else info.variable
+        default = display_value(info, info.default) or "(none)"
+        lines.append(f"  {name}  (default: {default})")
+        lines += textwrap.wrap(
+            f"{info.meaning}; allowed: {info.allowed}",
+            width=94,
+            initial_indent="      ",
+            subsequent_indent="      ",
+        )
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swr-official-images",
@@ -285,9 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=settings_epilog(),
+    )
+    # Flags are validated with the variables they override (Settings.from_env), not by argparse.
     serve.add_argument("--host", help="address to listen on (SWR_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (SWR_PORT, default 8080)")
+    serve.add_argument("--port", help="port to listen on (SWR_PORT, default 8080)")
     serve.add_argument(
         "--dev-token",
         action="store_true",
@@ -295,7 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=_positive_int,
         help="server processes (SWR_WORKERS, default 1); several want PostgreSQL",
     )
     serve.add_argument(
@@ -364,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=getattr(args, "workers", None),
         )
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     if args.command != "serve":
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")

@@ -1,110 +1,201 @@
-"""Runtime settings, read once from the environment and passed to `create_app` explicitly."""
+"""Runtime settings: declared once here, read from `SWR_*` variables and an optional `.env` file,
+validated, and passed to `create_app` explicitly.
+
+Precedence, highest first: a command-line flag, an environment variable, a line of `.env` in the
+working directory, the default below. Each field's `setting(...)` also documents it: the
+variable's meaning and what it allows feed `serve --help`, the `config` command, error messages
+and (checked by a test) the README's configuration table.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "SWR_"
+ENV_FILE = ".env"
 
 # The embedded default: one SQLite file under var/ in the working directory, created on first start.
 DEFAULT_DATABASE_URL = "sqlite:///var/official-images.db"
 
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+
 
 class SettingsError(ValueError):
-    """An environment variable holds a value the service cannot use."""
+    """A setting holds a value the service cannot use; the message is one line for an operator."""
 
 
-def _parse_bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+def setting(
+    default: Any,
+    meaning: str,
+    allowed: str,
+    *,
+    flag: str | None = None,
+    secret: bool = False,
+    **constraints: Any,
+) -> Any:
+    """A field with its documentation: `meaning` and `allowed` are shown to operators, `flag` is
+    the `serve` option that overrides it, `secret` masks it wherever settings are printed."""
+    return Field(
+        default,
+        description=meaning,
+        json_schema_extra={"allowed": allowed, "flag": flag, "secret": secret},
+        **constraints,
+    )
 
 
-def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
-    return value
+class Settings(BaseSettings):
+    """The service's settings. Immutable. Built directly (`Settings(database_url=...)`) it holds
+    exactly the values given and the defaults; `Settings.from_env()` reads the environment."""
 
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
+    )
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    host: str = "127.0.0.1"
-    port: int = 8080
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL,
+        "SQLAlchemy URL of the store; the SQLite file and its folder are created on first start",
+        "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE",
+    )
+    host: str = setting(
+        "127.0.0.1",
+        "address `serve` listens on",
+        "an IP address or host name",
+        flag="--host",
+        min_length=1,
+    )
+    port: int = setting(
+        8080, "port `serve` listens on", "an integer from 1 to 65535", flag="--port", ge=1, le=65535
+    )
     # Response validation re-checks every body against the spec: on in tests, off by default
     # because it costs about a third of the throughput.
-    validate_responses: bool = False
-    # Swagger UI at /ui/ and the spec at /openapi.json; production may switch them off.
-    swagger_ui: bool = True
-    log_level: str = "INFO"
-    # Transport limits (server.http.transport): a longer request target answers 414, a larger header
-    # block 431; a connection that has not sent a complete request head in time is closed.
-    max_url_bytes: int = 8 * 1024
-    max_header_bytes: int = 32 * 1024
-    request_head_timeout: float = 10.0
-    # Browser origins allowed to call the API (CORS); none by default.
-    cors_allow_origins: tuple[str, ...] = ()
-    # Server processes `serve` starts; more than one wants PostgreSQL.
-    workers: int = 1
+    validate_responses: bool = setting(
+        False,
+        "check every response against the spec (on in the tests; costs throughput)",
+        "true or false",
+    )
+    swagger_ui: bool = setting(
+        True, "serve Swagger UI at `/ui/` and the spec at `/openapi.json`", "true or false"
+    )
+    log_level: LogLevel = setting(
+        "INFO",
+        "log level; every log line carries the request id",
+        "CRITICAL, ERROR, WARNING, INFO or DEBUG, in any case",
+    )
+    # Browser origins allowed to call the API (CORS); none by default. A comma-separated list in
+    # the environment, not JSON (NoDecode).
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = setting(
+        (),
+        "comma-separated browser origins allowed to call the API; no CORS headers at all when "
+        "unset",
+        "origins such as https://console.example.com, separated by commas",
+    )
+    # Transport limits (server.http.transport): a longer request target answers 414, a larger
+    # header block 431; a connection that has not sent a complete request head in time is closed.
+    max_url_bytes: int = setting(
+        8 * 1024,
+        "longest request target; longer answers 414",
+        "an integer from 256 to 1048576",
+        ge=256,
+        le=1024 * 1024,
+    )
+    max_header_bytes: int = setting(
+        32 * 1024,
+        "largest header block; larger answers 431",
+        "an integer from 1024 to 1048576",
+        ge=1024,
+        le=1024 * 1024,
+    )
+    request_head_timeout: float = setting(
+        10.0,
+        "seconds a connection may take to send a complete request head",
+        "a number of seconds above 0, at most 3600 (e.g. 2.5)",
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+    )
+    # More than one process wants PostgreSQL.
+    workers: int = setting(
+        1, "server processes `serve` runs", "an integer from 1 to 64", flag="--workers", ge=1, le=64
+    )
     # PostgreSQL: connections each process keeps open, and how long one statement may run (a
     # request must not hang on a stuck database). SQLite uses neither.
-    db_pool_size: int = 5
-    db_statement_timeout_ms: int = 5000
+    db_pool_size: int = setting(
+        5,
+        "PostgreSQL connections each process keeps open",
+        "an integer from 1 to 100",
+        ge=1,
+        le=100,
+    )
+    db_statement_timeout_ms: int = setting(
+        5000,
+        "PostgreSQL: longest a request's statement may run",
+        "an integer from 1 to 3600000 (milliseconds)",
+        ge=1,
+        le=3_600_000,
+    )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from `SWR_*` variables; keyword overrides (e.g. CLI flags) win."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        if "SWR_DATABASE_URL" in env:
-            values["database_url"] = env["SWR_DATABASE_URL"]
-        if "SWR_HOST" in env:
-            values["host"] = env["SWR_HOST"]
-        if "SWR_PORT" in env:
-            values["port"] = _parse_int("SWR_PORT", env["SWR_PORT"], 0, 65535)
-        if "SWR_VALIDATE_RESPONSES" in env:
-            values["validate_responses"] = _parse_bool(
-                "SWR_VALIDATE_RESPONSES", env["SWR_VALIDATE_RESPONSES"]
-            )
-        if "SWR_SWAGGER_UI" in env:
-            values["swagger_ui"] = _parse_bool("SWR_SWAGGER_UI", env["SWR_SWAGGER_UI"])
-        if "SWR_LOG_LEVEL" in env:
-            values["log_level"] = env["SWR_LOG_LEVEL"].upper()
-        if "SWR_MAX_URL_BYTES" in env:
-            values["max_url_bytes"] = _parse_int(
-                "SWR_MAX_URL_BYTES", env["SWR_MAX_URL_BYTES"], 256, 1024 * 1024
-            )
-        if "SWR_MAX_HEADER_BYTES" in env:
-            values["max_header_bytes"] = _parse_int(
-                "SWR_MAX_HEADER_BYTES", env["SWR_MAX_HEADER_BYTES"], 1024, 1024 * 1024
-            )
-        if "SWR_REQUEST_HEAD_TIMEOUT" in env:
-            values["request_head_timeout"] = float(
-                _parse_int("SWR_REQUEST_HEAD_TIMEOUT", env["SWR_REQUEST_HEAD_TIMEOUT"], 1, 3600)
-            )
-        if "SWR_CORS_ALLOW_ORIGINS" in env:
-            values["cors_allow_origins"] = tuple(
-                o.strip() for o in env["SWR_CORS_ALLOW_ORIGINS"].split(",") if o.strip()
-            )
-        if "SWR_WORKERS" in env:
-            values["workers"] = _parse_int("SWR_WORKERS", env["SWR_WORKERS"], 1, 64)
-        if "SWR_DB_POOL_SIZE" in env:
-            values["db_pool_size"] = _parse_int("SWR_DB_POOL_SIZE", env["SWR_DB_POOL_SIZE"], 1, 100)
-        if "SWR_DB_STATEMENT_TIMEOUT_MS" in env:
-            values["db_statement_timeout_ms"] = _parse_int(
-                "SWR_DB_STATEMENT_TIMEOUT_MS", env["SWR_DB_STATEMENT_TIMEOUT_MS"], 1, 3_600_000
-            )
-        known = {f.name for f in fields(cls)}
-        values.update({k: v for k, v in overrides.items() if k in known and v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Built directly, settings are what the code says: a developer's SWR_* variables or .env
+        # must not leak into a test's app. from_env() is the one way in for the environment.
+        return (init_settings,)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        # The message never repeats the URL: it may hold a password.
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
+        if url.get_backend_name() == "sqlite":
+            return value
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg":
+            return value
+        raise ValueError(f"unsupported database {url.drivername!r}")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, env_file: str | Path | None = ENV_FILE, **overrides: object) -> Settings:
+        """Settings from `SWR_*` variables and `env_file` (when it exists); keyword overrides
+        (e.g. CLI flags; None means not given) win. Raises SettingsError."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        try:
+            read = _FromEnvironment(_env_file=env_file, **given)
+            return cls(**{name: getattr(read, name) for name in cls.model_fields})
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, given)) from None
 
     def sqlite_path(self) -> Path | None:
         """The database file when the store is a SQLite file, else None."""
@@ -112,3 +203,78 @@ class Settings:
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :].split("?", 1)[0])
         return None
+
+
+class _FromEnvironment(Settings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as operators see it."""
+
+    name: str
+    variable: str
+    flag: str | None
+    default: Any
+    meaning: str
+    allowed: str
+    secret: bool
+
+
+def setting_infos() -> Iterator[SettingInfo]:
+    """Every setting, in declaration order."""
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        yield SettingInfo(
+            name=name,
+            variable=ENV_PREFIX + name.upper(),
+            flag=extra.get("flag"),  # type: ignore[arg-type]
+            default=field.default,
+            meaning=field.description or "",
+            allowed=str(extra.get("allowed", "")),
+            secret=bool(extra.get("secret"))
+            or SecretStr in (field.annotation, *get_args(field.annotation)),
+        )
+
+
+def display_value(info: SettingInfo, value: Any) -> str:
+    """A value as an operator writes it, with secrets masked."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if info.secret:
+        return "********" if value else ""
+    if info.name == "database_url":
+        return make_url(value).render_as_string(hide_password=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def _describe(exc: ValidationError, flags: dict[str, object]) -> str:
+    infos = {info.name: info for info in setting_infos()}
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = str(error["loc"][0]) if error["loc"] else ""
+        info = infos.get(name)
+        if info is None:
+            lines.append(f"{name or 'settings'}: {error['msg']}")
+            continue
+        where = info.flag if name in flags and info.flag else info.variable
+        problem = error["msg"].removeprefix("Value error, ")
+        problem = problem[:1].lower() + problem[1:]
+        lines.append(f"{where}: {problem} (allowed: {info.allowed})")
+    return "\n".join(lines)

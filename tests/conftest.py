@@ -32,7 +32,7 @@ from server.app import create_app
 from server.catalog.files import sample_catalog
 from server.cli import main as cli_main
 from server.http.transport import uvicorn_options
-from server.settings import Settings
+from server.settings import Settings, setting_infos
 from server.spec import load_spec
 from server.store.db import make_engine
 from server.store.images import API_TIME_FORMAT, ImageRecord
@@ -90,6 +90,17 @@ def run_cli(database_url: str, *argv: str, tty: bool = False) -> CliResult:
     ):
         code = cli_main(list(argv))
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_settings(tmp_path_factory) -> Iterator[None]:
+    """The suite's settings are the ones its code passes: none of the developer's SWR_*
+    variables, and no .env (read from the working directory) unless a test writes one."""
+    with pytest.MonkeyPatch.context() as patch:
+        for info in setting_infos():
+            patch.delenv(info.variable, raising=False)
+        patch.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
 
 
 @pytest.fixture(scope="session")
