@@ -77,7 +77,12 @@ class Settings(BaseSettings):
         min_length=1,
     )
     port: int = setting(
-        8080, "port `serve` listens on", "an integer from 1 to 65535", flag="--port", ge=1, le=65535
+        8080,
+        "port `serve` listens on",
+        "an integer from 0 to 65535; 0 picks any free port",
+        flag="--port",
+        ge=0,
+        le=65535,
     )
     # Response validation re-checks every body against the spec: on in tests, off by default
     # because it costs about a third of the throughput.

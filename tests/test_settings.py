@@ -77,7 +77,7 @@ def test_a_dotenv_value_is_validated_too(monkeypatch, tmp_path):
     ("variable", "value", "problem"),
     [
         ("SWR_PORT", "70000", "less than or equal to 65535"),
-        ("SWR_PORT", "0", "greater than or equal to 1"),
+        ("SWR_PORT", "-1", "greater than or equal to 0"),
         ("SWR_PORT", "http", "valid integer"),
         ("SWR_LOG_LEVEL", "verbose", "input should be 'CRITICAL'"),
         ("SWR_WORKERS", "0", "greater than or equal to 1"),
