@@ -9,7 +9,13 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 CLIENT := generated_client
 # The generator's post-hooks call ruff: put the pinned one first on PATH.
 GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
-	--path openapi.yaml --config openapi-python-client.yaml --meta pdm
+	--path openapi.yaml --config openapi-python-client.yaml --meta pdm \
+	--custom-template-path client-templates
+
+# Where `make client-dist` puts the client's sdist and wheel.
+DIST ?= dist
+# What `make typecheck` checks with mypy --strict.
+TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client
 
 # Cases per operation for `make fuzz` (schemathesis, every check, valid and invalid data).
 FUZZ_EXAMPLES ?= 5000
@@ -17,7 +23,7 @@ FUZZ_EXAMPLES ?= 5000
 # Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite".
 BENCH_ARGS ?=
 
-.PHONY: help install node-tools serve migrate test fuzz bench lint format generate check-generated client-wheel clean
+.PHONY: help install node-tools serve migrate test fuzz bench lint typecheck format generate check-generated client-dist clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
@@ -28,7 +34,8 @@ help:
 	@echo "make generate         regenerate $(CLIENT)/ from openapi.yaml"
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
 	@echo "make lint             ruff on the hand-written code, Spectral on openapi.yaml"
-	@echo "make client-wheel     build the client's wheel into dist/"
+	@echo "make typecheck        mypy --strict on $(CLIENT)/ (part of make lint)"
+	@echo "make client-dist      build the client's sdist and wheel into $(DIST)/"
 
 install: $(STAMP)
 
@@ -66,6 +73,11 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(NODE_BIN)/spectral lint openapi.yaml --fail-severity=warn
+	$(MAKE) --no-print-directory typecheck
+
+# As openapi-python-client's own end-to-end tests check what it generates.
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict $(TYPECHECK_PATHS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -83,9 +95,10 @@ check-generated: $(STAMP)
 	diff -r --exclude=.ruff_cache --exclude=.pdm-build --exclude=__pycache__ $(CLIENT) "$$tmp/client" && \
 	echo "$(CLIENT)/ matches openapi.yaml"
 
-client-wheel: $(STAMP)
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist ./$(CLIENT)
-	@ls dist/*.whl
+# No isolation: the pinned pdm-backend of .venv builds it, as it is, from the committed sources.
+client-dist: $(STAMP)
+	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir $(DIST) $(CLIENT)
+	rm -rf $(CLIENT)/.pdm-build
 
 clean:
 	rm -rf $(VENV) node_modules dist build .pytest_cache .ruff_cache
