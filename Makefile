@@ -14,6 +14,9 @@ GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
 
 # Where `make client-dist` puts the client's sdist and wheel.
 DIST ?= dist
+# The last released spec: `make check-breaking` compares openapi.yaml with it, `make release`
+# replaces it.
+RELEASED_SPEC := openapi.released.yaml
 # What `make typecheck` checks with mypy --strict.
 TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client
 
@@ -23,7 +26,7 @@ FUZZ_EXAMPLES ?= 5000
 # Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite".
 BENCH_ARGS ?=
 
-.PHONY: help install node-tools serve migrate test fuzz bench lint typecheck format generate check-generated client-dist clean
+.PHONY: help install node-tools serve migrate test fuzz bench lint typecheck check-breaking release format generate check-generated client-dist clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
@@ -35,6 +38,8 @@ help:
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
 	@echo "make lint             ruff on the hand-written code, Spectral on openapi.yaml"
 	@echo "make typecheck        mypy --strict on $(CLIENT)/ (part of make lint)"
+	@echo "make check-breaking   fail on a change that breaks clients of $(RELEASED_SPEC) (part of make lint)"
+	@echo "make release          make openapi.yaml the released spec (after raising info.version)"
 	@echo "make client-dist      build the client's sdist and wheel into $(DIST)/"
 
 install: $(STAMP)
@@ -73,7 +78,7 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(NODE_BIN)/spectral lint openapi.yaml --fail-severity=warn
-	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory typecheck check-breaking
 
 # As openapi-python-client's own end-to-end tests check what it generates.
 typecheck: $(STAMP)
@@ -94,6 +99,12 @@ check-generated: $(STAMP)
 	$(GENERATE) --output-path "$$tmp/client" >/dev/null && \
 	diff -r --exclude=.ruff_cache --exclude=.pdm-build --exclude=__pycache__ $(CLIENT) "$$tmp/client" && \
 	echo "$(CLIENT)/ matches openapi.yaml"
+
+check-breaking: $(STAMP)
+	$(BIN)/python -m tools.breaking $(RELEASED_SPEC) openapi.yaml
+
+release: $(STAMP)
+	$(BIN)/python -m tools.release
 
 # No isolation: the pinned pdm-backend of .venv builds it, as it is, from the committed sources.
 client-dist: $(STAMP)

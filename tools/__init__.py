@@ -1,0 +1,1 @@
+"""Release tooling for the spec: the breaking-change check and `make release`."""
