@@ -9,6 +9,7 @@ and (checked by a test) the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ class Settings(BaseSettings):
     )
     max_header_bytes: int = setting(
         32 * 1024,
-        "largest header block; larger answers 431",
+        "largest header block, counted as it arrives; larger answers 431",
         "an integer from 1024 to 1048576",
         ge=1024,
         le=1024 * 1024,
@@ -130,6 +131,25 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         allow_inf_nan=False,
+    )
+    # A connection on which neither side has made progress for this long is closed, whatever
+    # state it is in; a response the server is still working on is not idle.
+    idle_timeout: float = setting(
+        15.0,
+        "seconds without progress in either direction after which a connection is closed, "
+        "whatever its state",
+        "a number of seconds above 0, at most 3600 (e.g. 2.5)",
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+    )
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default, so that
+    # no client chooses the address the log records. A comma-separated list, not JSON.
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = setting(
+        (),
+        "comma-separated addresses or networks of the proxies whose `X-Forwarded-For` and "
+        "`X-Forwarded-Proto` are believed; nobody's when unset",
+        "IP addresses or networks such as 10.0.0.0/8, separated by commas",
     )
     # More than one process wants PostgreSQL.
     workers: int = setting(
@@ -189,6 +209,23 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(address.strip() for address in value.split(",") if address.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError("not an IP address or network") from None
         return value
 
     @classmethod

@@ -229,10 +229,11 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """Run the app under uvicorn on a free port in a thread; yield its base URL."""
+def serve(settings: Settings, app: object = None) -> Iterator[str]:
+    """Run the app (or another ASGI app, behind the same transport) under uvicorn on a free
+    port in a thread; yield its base URL."""
     config = uvicorn.Config(
-        create_app(settings),
+        app or create_app(settings),
         host="127.0.0.1",
         port=0,
         log_level="warning",

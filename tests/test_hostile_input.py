@@ -210,6 +210,56 @@ ROWS = [
         headers=[(f"X-Filler-{i}", "f" * 1000) for i in range(40)],
     ),
     Row("not HTTP at all", "", 400, raw=b"HELLO\r\n\r\n"),
+    # An unfinished line is refused once it passes the limit, not when (if ever) it ends.
+    Row(
+        "unfinished header line over the limit",
+        "",
+        431,
+        raw=b"GET " + GOOD.encode() + b" HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 100_000,
+    ),
+    Row(
+        "header name without a colon over the limit",
+        "",
+        431,
+        raw=b"GET " + GOOD.encode() + b" HTTP/1.1\r\nHost: a\r\nX-Big" + b"b" * 100_000,
+    ),
+    Row("unfinished request line over the limit", "", 414, raw=b"GET /" + b"a" * 100_000),
+    Row(
+        "HTTP/2.0 in the request line",
+        "",
+        505,
+        raw=b"GET " + GOOD.encode() + b" HTTP/2.0\r\nX-Auth-Token: <token>\r\n\r\n",
+    ),
+    # --- bodies: no operation takes one ------------------------------------------------------
+    Row("GET with a body", GOOD, 400, headers=[("X-Auth-Token", TOKEN), ("Content-Length", "5")]),
+    Row(
+        "HEAD with a body",
+        GOOD,
+        400,
+        "",
+        method="HEAD",
+        headers=[("X-Auth-Token", TOKEN), ("Content-Length", "5")],
+    ),
+    Row(
+        "GET with a chunked body",
+        GOOD,
+        400,
+        headers=[("X-Auth-Token", TOKEN), ("Transfer-Encoding", "chunked")],
+    ),
+    Row(
+        "token only in a chunked trailer",
+        "",
+        400,
+        raw=b"GET " + GOOD.encode() + b" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\n0\r\nX-Auth-Token: <token>\r\nX-Request-Id: from-trailer\r\n\r\n",
+    ),
+    Row(
+        "GET with an empty body",
+        GOOD,
+        200,
+        headers=[("X-Auth-Token", TOKEN), ("Content-Length", "0")],
+        name="nginx",
+    ),
     Row(
         "HTTP/1.0",
         "",

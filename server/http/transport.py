@@ -1,16 +1,30 @@
 """The HTTP transport: uvicorn's httptools protocol with the limits it lacks.
 
-uvicorn's httptools protocol accepts request headers of any size and waits forever for a client
-that connects and sends nothing, or half a request. This protocol adds:
+What a connection can cost, and for how long:
 
-- a limit on the request target (414) and on the header block (431), answered with the SWR error
-  body before anything reaches the app, so an oversized request cannot cost unbounded memory;
-- a deadline for the whole request head, after which the connection is closed, so idle or slow
-  clients cannot hold connections open indefinitely;
-- the SWR error body, a request id and the security headers on the 400 it sends for a request
-  that is not valid HTTP (uvicorn sends plain text).
+- **The request head in memory.** The raw bytes of a request head are counted as they arrive,
+  before the parser sees them: a request line longer than the target limit plus
+  `REQUEST_LINE_OVERHEAD` answers 414, a header block (every header line, up to and including
+  the blank line) over the header limit answers 431, and the bytes past the limit are never
+  parsed. The parser, which copies an unfinished line each time it grows, therefore never holds
+  more than the two limits of one head, however the bytes are split. A request target over the
+  target limit answers 414 too.
+- **No request body.** The API's operations take none, so a request that announces one
+  (`Content-Length` above 0, or any `Transfer-Encoding`) answers 400 as soon as its head is
+  complete, and nothing after that head is read: no body is buffered, no trailer field is seen.
+- **Time.** A connection must send a complete request head within the head timeout, counted
+  from when it opens or when its previous response was sent; and a connection on which neither
+  side has made progress for the idle timeout is closed, whatever its state. It is not idle
+  while the server is still producing a response, unless that response is stuck because the
+  client does not read it.
+- **Order.** An error the transport answers for a pipelined request (400, 414, 431, 505) is
+  sent after the responses to the requests before it, then the connection is closed.
+- **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken; another version in a request line that
+  parses answers 505.
 
-Everything past the request head is uvicorn's own behaviour.
+Every answer from this layer carries the SWR error body, a request id and the security headers
+(uvicorn would send plain text). Everything else is uvicorn's own behaviour, including its
+keep-alive timeout between requests.
 """
 
 from __future__ import annotations
@@ -23,7 +37,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from server.http.error_codes import ErrorCode, render_error
 from server.http.middleware import SECURITY_HEADERS
@@ -31,77 +46,216 @@ from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# A request line is its target plus the method, two spaces, the version and CRLF; the longest
+# method httptools knows ("VERSION-CONTROL") makes that 28 bytes.
+REQUEST_LINE_OVERHEAD = 32
+HEAD_END = b"\r\n\r\n"
+SPOKEN_VERSIONS = {"1.0", "1.1"}
+
+URI_TOO_LONG = (HTTPStatus.REQUEST_URI_TOO_LONG, "The request URI is too long.")
+HEADERS_TOO_LARGE = (
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+    "The request headers are too large.",
+)
+NOT_HTTP = (HTTPStatus.BAD_REQUEST, "The request is not valid HTTP.")
+HAS_BODY = (HTTPStatus.BAD_REQUEST, "The operation takes no request body.")
+BAD_VERSION = (HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "The HTTP version is not supported.")
+
 
 @dataclass(frozen=True)
 class RequestHeadLimits:
     max_url_bytes: int
     max_header_bytes: int
     head_timeout: float
+    idle_timeout: float
 
 
-class _HeadRejected(Exception):
-    """Raised from a parser callback to stop parsing a request head that is too large."""
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request the transport answers itself."""
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, limits: RequestHeadLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
-        self._url_bytes = 0
+        self._max_line_bytes = limits.max_url_bytes + REQUEST_LINE_OVERHEAD
+        # The head in progress, as counted from the raw bytes.
+        self._head_started = False
+        self._line_done = False
+        self._line_bytes = 0
         self._header_bytes = 0
-        self._rejection: tuple[int, str] | None = None
+        self._tail = b""  # the head's last bytes, to find a blank line split across reads
+        self._head_is_head_method = False
+        self._url_bytes = 0
+        # Set once the transport has decided to answer an error: nothing more is parsed.
+        self._refusal: tuple[int, str] | None = None
+        self._refusal_for_head = False
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_progress = 0.0
+        self._running_cycle: RequestResponseCycle | None = None
 
-    # The deadline runs from the connection (or the end of the previous request) until the
-    # request head is complete.
+    # --- connection ------------------------------------------------------------------------
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_deadline()
+        self._last_progress = self.loop.time()
+        self._idle_timer = self.loop.call_later(self._limits.idle_timeout, self._on_idle_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_deadline()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        # uvicorn tells only the newest request of a pipeline; the one being answered (and
+        # those waiting) would go on writing to a closed transport.
+        for cycle in (self._running_cycle, *(cycle for cycle, _ in self.pipeline)):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._running_cycle = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def resume_writing(self) -> None:
+        self._last_progress = self.loop.time()
+        super().resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_progress = self.loop.time()
+        self._unset_keepalive_if_required()
+        if self._refusal is not None:
+            return  # the answer is decided; what follows is discarded unparsed
+        position = 0
+        while position < len(data):
+            size = self._head_piece(data, position)
+            if size is None:
+                self._refuse(self._refusal or NOT_HTTP)
+                return
+            piece = data if size == len(data) else memoryview(data)[position : position + size]
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade:
+                # No protocol upgrade is offered (uvicorn runs with ws="none"): the request is
+                # answered as a plain one, and a piece ends with its head, so nothing is lost.
+                pass
+            except httptools.HttpParserError:
+                self._refuse(self._refusal or NOT_HTTP)
+                return
+            position += size
+
+    def _head_piece(self, data: bytes, position: int) -> int | None:
+        """How many bytes of `data` from `position` to feed next: up to the end of the head in
+        progress, or all of them when that head does not end in them. Counts them; None (with
+        the refusal set) when the head would pass a limit."""
+        start = position
+        if not self._head_started:
+            # httptools skips empty lines before a request line without keeping them.
+            while start < len(data) and data[start] in b"\r\n":
+                start += 1
+            if start == len(data):
+                return start - position
+            self._head_started = True
+            self._head_is_head_method = data.startswith(b"HEAD ", start)
+        # Look no further than the limits allow: the bytes past them are refused anyway.
+        budget = self._max_line_bytes - self._line_bytes if not self._line_done else 0
+        budget += self._limits.max_header_bytes - self._header_bytes
+        stop = min(len(data), start + budget + len(HEAD_END))
+        end = (self._tail + data[start : start + len(HEAD_END) - 1]).find(HEAD_END)
+        if end >= 0:
+            end = start + end + len(HEAD_END) - len(self._tail)
+        else:
+            found = data.find(HEAD_END, start, stop)
+            end = found + len(HEAD_END) if found >= 0 else -1
+        piece_end = stop if end < 0 else end
+        if self._line_done:
+            self._header_bytes += piece_end - start
+        else:
+            line_end = data.find(b"\n", start, piece_end)
+            if line_end < 0:
+                self._line_bytes += piece_end - start
+            else:
+                self._line_done = True
+                self._line_bytes += line_end + 1 - start
+                self._header_bytes += piece_end - line_end - 1
+        if self._line_bytes > self._max_line_bytes:
+            self._refusal = URI_TOO_LONG
+            return None
+        if self._header_bytes > self._limits.max_header_bytes:
+            self._refusal = HEADERS_TOO_LARGE
+            return None
+        if end >= 0:
+            self._start_next_head()
+        else:
+            self._tail = (self._tail + data[max(start, piece_end - 3) : piece_end])[-3:]
+        return piece_end - position
+
+    def _start_next_head(self) -> None:
+        self._head_started = self._line_done = False
+        self._line_bytes = self._header_bytes = 0
+        self._tail = b""
+
+    # --- parser callbacks ------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._url_bytes = 0
-        self._header_bytes = 0
-        self._arm_head_deadline()
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
         self._url_bytes += len(url)
         if self._url_bytes > self._limits.max_url_bytes:
-            self._reject(HTTPStatus.REQUEST_URI_TOO_LONG, "The request URI is too long.")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        if self._header_bytes > self._limits.max_header_bytes:
-            self._reject(
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "The request headers are too large."
-            )
-        super().on_header(name, value)
+            self._stop(URI_TOO_LONG)
 
     def on_headers_complete(self) -> None:
+        if self.parser.get_http_version() not in SPOKEN_VERSIONS:
+            self._stop(BAD_VERSION)
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b" \t0")):
+                self._stop(HAS_BODY)
         self._cancel_head_deadline()
         super().on_headers_complete()
 
-    def send_400_response(self, msg: str) -> None:
-        # uvicorn calls this for any parser failure, ours included.
-        status, message = self._rejection or (
-            HTTPStatus.BAD_REQUEST,
-            "The request is not valid HTTP.",
-        )
-        self._rejection = None
-        self._send_error(status, message)
+    def _stop(self, refusal: tuple[int, str]) -> None:
+        self._refusal = refusal
+        raise _Refused
 
-    def _reject(self, status: HTTPStatus, message: str) -> None:
-        self._rejection = (status, message)
-        raise _HeadRejected
+    # --- answers from the transport --------------------------------------------------------
 
-    def _send_error(self, status: int, message: str) -> None:
+    def _refuse(self, refusal: tuple[int, str]) -> None:
+        self._refusal = refusal
+        self._refusal_for_head = self._head_is_head_method
+        self._cancel_head_deadline()
+        self.flow.pause_reading()
+        if not self._responding():
+            self._send_refusal()
+        # Otherwise on_response_complete sends it once the responses before it are out.
+
+    def _responding(self) -> bool:
+        # Cycles complete in order, so the newest one being complete means all are.
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def on_response_complete(self) -> None:
+        self._last_progress = self.loop.time()
+        super().on_response_complete()
+        if self.transport.is_closing() or self._responding():
+            return
+        if self._refusal is not None:
+            self._send_refusal()
+        else:
+            self._arm_head_deadline()
+
+    def _send_refusal(self) -> None:
+        assert self._refusal is not None
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        status, message = self._refusal
         request_id = str(uuid.uuid4())
-        log.warning("rejected request head: %s %s [request %s]", int(status), message, request_id)
+        log.warning("refused a request: %s %s [request %s]", int(status), message, request_id)
         body = render_error(ErrorCode.INVALID_PARAMETER, message, request_id)
         head = [f"HTTP/1.1 {int(status)} {HTTPStatus(status).phrase}".encode()]
         head += [name + b": " + value for name, value in self.server_state.default_headers]
@@ -112,8 +266,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             b"x-request-id: " + request_id.encode(),
         ]
         head += [f"{name.lower()}: {value}".encode() for name, value in SECURITY_HEADERS.items()]
-        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        response = b"\r\n".join(head) + b"\r\n\r\n"
+        if not self._refusal_for_head:
+            response += body
+        self.transport.write(response)
         self.transport.close()
+
+    # --- timers ----------------------------------------------------------------------------
 
     def _arm_head_deadline(self) -> None:
         self._cancel_head_deadline()
@@ -132,6 +291,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             log.info("closing a connection that sent no complete request head in time")
             self.transport.close()
 
+    def _on_idle_timer(self) -> None:
+        # One timer per connection, moved on lazily: progress only records the time.
+        now = self.loop.time()
+        due = self._last_progress + self._limits.idle_timeout
+        if self._responding() and not self.flow.write_paused:
+            due = now + self._limits.idle_timeout  # the server is the one working
+        if now < due:
+            self._idle_timer = self.loop.call_later(due - now, self._on_idle_timer)
+            return
+        self._idle_timer = None
+        log.info("closing a connection idle for %ss", self._limits.idle_timeout)
+        if self.transport.get_write_buffer_size():
+            # A client that does not read would keep a graceful close waiting for ever.
+            self.transport.abort()
+        else:
+            self.transport.close()
+
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn settings every server of this service runs with (CLI and tests alike)."""
@@ -139,10 +315,16 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         max_url_bytes=settings.max_url_bytes,
         max_header_bytes=settings.max_header_bytes,
         head_timeout=settings.request_head_timeout,
+        idle_timeout=settings.idle_timeout,
     )
     return {
         # A partial, not a subclass made on the fly, so that worker processes can pickle it.
         "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
+        # The API has no WebSocket: an upgrade would leave this protocol and its limits.
+        "ws": "none",
+        # Forwarded headers are believed only from the proxies an operator names.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
         # "on", not "auto": a broken spec or handler then stops start-up instead of serving 500s.
         "lifespan": "on",
         "server_header": False,
