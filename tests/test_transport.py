@@ -118,6 +118,7 @@ def test_a_head_just_under_the_limit_is_served(server):
 
 def test_a_head_split_across_many_packets_is_served(server):
     sock = connect(server)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one byte per segment
     raw = request_bytes("GET", SPEC_PATH, [("X-Request-Id", "split-head")])
     for i in range(len(raw)):
         sock.sendall(raw[i : i + 1])

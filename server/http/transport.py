@@ -11,7 +11,8 @@ What a connection can cost, and for how long:
   target limit answers 414 too.
 - **No request body.** The API's operations take none, so a request that announces one
   (`Content-Length` above 0, or any `Transfer-Encoding`) answers 400 as soon as its head is
-  complete, and nothing after that head is read: no body is buffered, no trailer field is seen.
+  complete, and nothing after that head is parsed (what still arrives is dropped until the
+  connection closes): no body is buffered, no trailer field is seen.
 - **Time.** A connection must send a complete request head within the head timeout, counted
   from when it opens or when its previous response was sent; and a connection on which neither
   side has made progress for the idle timeout is closed, whatever its state. It is not idle
@@ -22,9 +23,10 @@ What a connection can cost, and for how long:
 - **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken; another version in a request line that
   parses answers 505.
 
-Every answer from this layer carries the SWR error body, a request id and the security headers
-(uvicorn would send plain text). Everything else is uvicorn's own behaviour, including its
-keep-alive timeout between requests.
+Every answer from this layer carries the SWR error body (none to HEAD), a request id and the
+security headers (uvicorn would send plain text). Everything else is uvicorn's own behaviour,
+including its keep-alive timeout between requests and how it queues pipelined requests (each
+queued request holds its parsed head; uvicorn stops reading while one waits).
 """
 
 from __future__ import annotations
