@@ -12,6 +12,8 @@ GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
 	--path openapi.yaml --config openapi-python-client.yaml --meta pdm \
 	--custom-template-path client-templates
 
+# Where `make docs` writes the reference page (index.html).
+DOCS ?= build/docs
 # Where `make client-dist` puts the client's sdist and wheel.
 DIST ?= dist
 # The last released spec: `make check-breaking` compares openapi.yaml with it, `make release`
@@ -26,7 +28,7 @@ FUZZ_EXAMPLES ?= 5000
 # Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite".
 BENCH_ARGS ?=
 
-.PHONY: help install node-tools serve migrate test fuzz bench lint typecheck check-breaking release format generate check-generated client-dist clean
+.PHONY: help install node-tools serve migrate test fuzz bench lint typecheck check-breaking release format generate check-generated client-dist docs clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
@@ -41,6 +43,7 @@ help:
 	@echo "make check-breaking   fail on a change that breaks clients of $(RELEASED_SPEC) (part of make lint)"
 	@echo "make release          make openapi.yaml the released spec (after raising info.version)"
 	@echo "make client-dist      build the client's sdist and wheel into $(DIST)/"
+	@echo "make docs             render openapi.yaml to $(DOCS)/index.html, one page that works offline"
 
 install: $(STAMP)
 
@@ -111,5 +114,10 @@ client-dist: $(STAMP)
 	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir $(DIST) $(CLIENT)
 	rm -rf $(CLIENT)/.pdm-build
 
+# Redoc through Redocly's CLI, its bundle inlined (no CDN); no telemetry, no update check.
+docs: $(NODE_STAMP)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	$(NODE_BIN)/redocly build-docs openapi.yaml --inlineBundle --output $(DOCS)/index.html
+
 clean:
-	rm -rf $(VENV) node_modules dist build .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules dist build test-results .pytest_cache .ruff_cache .mypy_cache
