@@ -1,7 +1,9 @@
-"""The Python snippets of the top README, run as they are written against a live server."""
+"""The top README's snippets, run as they are written against a live server: its Python, and
+the curl line with the answer it shows."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +13,34 @@ import pytest
 from tests.snippets import code_blocks, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_readme_curl_line_answers_what_the_readme_shows(live_server):
+    markdown = README.read_text(encoding="utf-8")
+    [curl] = [block for block in code_blocks(markdown, "sh") if block.startswith("curl ")]
+    shown = json.loads(code_blocks(markdown, "json")[0])
+    command = substitute(
+        curl,
+        {
+            "http://127.0.0.1:8080": live_server.base_url,
+            "swr_…": live_server.tokens.valid,
+        },
+    )
+    result = subprocess.run(
+        ["sh", "-ec", command.rstrip() + " --fail --silent --show-error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == shown, result.stdout
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_readme_python_snippets_run(live_server, tmp_path):
-    blocks = code_blocks((ROOT / "README.md").read_text(encoding="utf-8"), "python")
+    blocks = code_blocks(README.read_text(encoding="utf-8"), "python")
     assert blocks, "README.md has no Python snippet"
     program = substitute(
         "\n\n".join(blocks),
