@@ -61,7 +61,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 serve: $(STAMP)
-	$(BIN)/swr-official-images serve --dev-token
+	$(BIN)/swr-official-images serve --dev-token --sample
 
 migrate: $(STAMP)
 	$(BIN)/swr-official-images migrate

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import logging.config
 import os
 import re
@@ -29,6 +30,7 @@ from server.catalog.files import (
     write_json_lines,
 )
 from server.settings import Settings, SettingsError, display_value, setting_infos
+from server.spec import load_spec
 from server.store.db import make_engine
 from server.store.images import SqlImageRepository
 from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
@@ -154,7 +156,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     from server.http.transport import uvicorn_options
 
     images, tokens = stores.images, stores.tokens
-    if images.count() == 0 and not args.no_sample:
+    # Sample data only on request (make serve): made-up counts in a real catalog would stay,
+    # since imports never delete.
+    if args.sample and images.is_empty():
         summary = images.import_records(sample_catalog())
         log.info("empty catalog: loaded the bundled sample catalog (%s)", summary)
     if args.dev_token and not tokens.any_active():
@@ -179,6 +183,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
         uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    for info in setting_infos():
+        print(f"{info.variable}={display_value(info, getattr(settings, info.name))}")
     return 0
 
 
@@ -272,6 +282,13 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings, stores: Store
     return 0
 
 
+def version_text() -> str:
+    return (
+        f"swr-official-images {importlib.metadata.version('swr-official-images')} "
+        f"(API spec {load_spec()['info']['version']})"
+    )
+
+
 def settings_epilog() -> str:
     lines = ["settings (flag > environment variable > .env in the working directory > default):"]
     for info in setting_infos():
@@ -293,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve and manage the SWR official images API. "
         "The database is SWR_DATABASE_URL (default: a SQLite file under var/).",
     )
+    parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -314,11 +332,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes (SWR_WORKERS, default 1); several want PostgreSQL",
     )
     serve.add_argument(
-        "--no-sample",
-        action="store_true",
-        help="do not load the bundled sample catalog into an empty database",
+        "--sample",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="load the bundled sample catalog (made-up counts) into an empty database "
+        "(default: no)",
     )
     serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser(
+        "config",
+        help="print the effective settings (secrets masked)",
+        description="Print every setting as NAME=value, after flags, variables, .env and "
+        "defaults; passwords and secrets are masked.",
+    ).set_defaults(run=cmd_config)
 
     for name in ("migrate", "init-db"):
         commands.add_parser(

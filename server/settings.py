@@ -275,9 +275,9 @@ class SettingInfo:
     secret: bool
 
 
-def setting_infos() -> Iterator[SettingInfo]:
+def setting_infos(settings_cls: type[Settings] = Settings) -> Iterator[SettingInfo]:
     """Every setting, in declaration order."""
-    for name, field in Settings.model_fields.items():
+    for name, field in settings_cls.model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         yield SettingInfo(
             name=name,
@@ -298,7 +298,11 @@ def display_value(info: SettingInfo, value: Any) -> str:
     if info.secret:
         return "********" if value else ""
     if info.name == "database_url":
-        return make_url(value).render_as_string(hide_password=True)
+        url = make_url(value)
+        # libpq also takes the password as a query parameter.
+        if "password" in url.query:
+            url = url.update_query_dict({"password": "***"})
+        return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

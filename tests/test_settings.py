@@ -3,14 +3,21 @@ for variables and flags; a bad value is one line and exit status 2."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from server.cli import main as cli_main
-from server.settings import Settings, SettingsError, setting_infos
+from server.settings import (
+    SettingInfo,
+    Settings,
+    SettingsError,
+    display_value,
+    setting_infos,
+)
 from tests.conftest import run_cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -159,3 +166,59 @@ def test_serve_help_lists_every_variable(capsys):
     for info in setting_infos():
         assert re.search(rf"^  {info.variable}\b", text, re.MULTILINE), info.variable
         assert info.allowed.split()[0] in text
+
+
+def test_config_prints_every_effective_setting_with_the_password_masked(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SWR_WORKERS=3\n", encoding="utf-8")
+    monkeypatch.setenv("SWR_CORS_ALLOW_ORIGINS", "https://a.example,https://b.example")
+    url = "postgresql+psycopg://swr:hunter2@db.internal:5432/swr?password=hunter2&sslmode=require"
+
+    result = run_cli(url, "config")
+
+    assert result.code == 0, result.err
+    assert "hunter2" not in result.out + result.err
+    printed = dict(line.split("=", 1) for line in result.out.splitlines())
+    assert list(printed) == [info.variable for info in setting_infos()]
+    assert printed["SWR_DATABASE_URL"] == (
+        "postgresql+psycopg://swr:***@db.internal:5432/swr?password=***&sslmode=require"
+    )
+    assert printed["SWR_WORKERS"] == "3"
+    assert printed["SWR_CORS_ALLOW_ORIGINS"] == "https://a.example,https://b.example"
+    assert printed["SWR_VALIDATE_RESPONSES"] == "false"
+
+
+@pytest.mark.parametrize("value", ["s3cret-value", SecretStr("s3cret-value")])
+def test_a_secret_setting_is_masked(value):
+    info = SettingInfo(
+        name="secret_key",
+        variable="SWR_SECRET_KEY",
+        flag=None,
+        default=None,
+        meaning="",
+        allowed="",
+        secret=True,
+    )
+
+    assert display_value(info, value) == "********"
+    assert display_value(info, None) == ""
+
+
+def test_a_secret_str_field_counts_as_secret():
+    class WithSecret(Settings):
+        secret_key: SecretStr | None = None
+
+    infos = {info.name: info for info in setting_infos(WithSecret)}
+
+    assert infos["secret_key"].secret
+    assert not infos["database_url"].secret
+
+
+def test_version_names_the_service_and_the_spec(capsys, spec):
+    with pytest.raises(SystemExit) as caught:
+        cli_main(["--version"])
+
+    assert caught.value.code == 0
+    version = importlib.metadata.version("swr-official-images")
+    expected = f"swr-official-images {version} (API spec {spec['info']['version']})\n"
+    assert capsys.readouterr().out == expected

@@ -1,6 +1,7 @@
 """The image catalog: domain records and the repository in front of SQL.
 
-The data layer knows nothing of HTTP; the handler turns `ImageNotFound` into a 404.
+The data layer knows nothing of HTTP; `ImageNotFound` becomes a 404 in `server.http.errors`, the
+one place that translates errors.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ class SqlImageRepository:
         if row is None:
             raise ImageNotFound(namespace, name)
         return Image(**row)
+
+    def is_empty(self) -> bool:
+        # One row or none: count(*) would read the whole table (a seq scan on PostgreSQL).
+        with self._engine.connect() as conn:
+            return conn.execute(select(images.c.id).limit(1)).first() is None
 
     def count(self) -> int:
         with self._engine.connect() as conn:
