@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
+from sqlalchemy import inspect
 
 from server.catalog.files import sample_catalog
 from server.cli import parse_duration
+from server.settings import Settings
+from server.store.db import make_engine
 from server.store.images import SqlImageRepository
+from server.store.migrations import current_revision, head_revision
 from server.store.tokens import TokenStore
 from tests.conftest import NESTED_IMAGE, run_cli
 
@@ -54,7 +59,7 @@ def test_token_errors_exit_non_zero(db_url):
 
 @pytest.mark.parametrize("text", ["0d", "5", "1y", "-1h", "h"])
 def test_bad_durations_are_refused(text):
-    with pytest.raises(Exception, match="invalid duration"):
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid duration"):
         parse_duration(text)
 
 
@@ -90,9 +95,19 @@ def test_an_invalid_import_names_the_record_and_writes_nothing(db_url, repo, tmp
     assert repo.all() == before
 
 
-def test_init_db_creates_an_empty_schema(db_url, repo):
-    assert run_cli(db_url, "init-db").code == 0
-    assert repo.count() == 0
+def test_init_db_creates_an_empty_schema(empty_database_url):
+    # A database with no schema at all: init-db must build it, not find it there.
+    result = run_cli(empty_database_url, "init-db")
+
+    assert result.code == 0, result.err
+    assert f"upgraded from nothing to {head_revision()}" in result.err
+    engine = make_engine(Settings(database_url=empty_database_url))
+    try:
+        assert current_revision(engine) == head_revision()
+        assert inspect(engine).has_table("images") and inspect(engine).has_table("api_tokens")
+        assert SqlImageRepository(engine).count() == 0
+    finally:
+        engine.dispose()
 
 
 def test_sample_catalog_is_what_serve_loads(repo):

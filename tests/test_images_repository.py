@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from server.store.db import images
 from server.store.images import ImageNotFound, ImageRecord, SqlImageRepository
@@ -72,7 +73,7 @@ def test_a_failing_import_writes_nothing(repo):
     before = repo.all()
 
     # The database's own check refuses a negative count half-way through the batch.
-    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
+    with pytest.raises(IntegrityError, match="pull_count_non_negative"):
         repo.import_records([record("nginx", star_count=5), record("redis", pull_count=-1)])
 
     assert repo.all() == before

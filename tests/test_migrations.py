@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect
+from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
 from server.app import create_app
@@ -52,7 +53,7 @@ def test_the_constraints_the_data_needs_are_enforced(engine):
         ({**row, "name": "redis", "star_count": -1}, "star_count_non_negative"),
         ({**row, "name": "redis", "pull_count": -1}, "pull_count_non_negative"),
     ):
-        with pytest.raises(Exception) as caught, engine.begin() as conn:
+        with pytest.raises(IntegrityError) as caught, engine.begin() as conn:
             conn.execute(insert(images).values(bad))
         # SQLite names a unique constraint by its columns, PostgreSQL by its name.
         message = str(caught.value)
