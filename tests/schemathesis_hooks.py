@@ -7,6 +7,7 @@ must stay invalid for the negative_data_rejection check to mean anything.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cache
 
 import schemathesis
@@ -39,3 +40,13 @@ def flatmap_case(context, case):
         return case
 
     return st.one_of(st.just(case), st.sampled_from(existing_images()).map(for_image))
+
+
+# name -> how many responses each check actually judged (a check that does not apply to a case
+# skips it and is not counted): the contract test asserts that the checks it relies on ran.
+CHECKS_RAN: Counter[str] = Counter()
+
+
+@schemathesis.hook
+def after_validate(context, case, response, results):
+    CHECKS_RAN.update(result.name for result in results)
