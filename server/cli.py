@@ -336,15 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="load the bundled sample catalog (made-up counts) into an empty database "
-        "(default: no)",
+        "(default: --no-sample)",
     )
     serve.set_defaults(run=cmd_serve)
 
     commands.add_parser(
         "config",
         help="print the effective settings (secrets masked)",
-        description="Print every setting as NAME=value, after flags, variables, .env and "
-        "defaults; passwords and secrets are masked.",
+        description="Print every setting as NAME=value, as variables, .env and defaults make "
+        "it; passwords and secrets are masked.",
     ).set_defaults(run=cmd_config)
 
     for name in ("migrate", "init-db"):
