@@ -32,7 +32,7 @@ from server.catalog.files import (
 from server.settings import Settings, SettingsError, display_value, setting_infos
 from server.spec import load_spec
 from server.store.db import make_engine
-from server.store.images import SqlImageRepository
+from server.store.images import ImportConflict, SqlImageRepository
 from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
 from server.store.tokens import TokenError, TokenStore, utc_now
 
@@ -52,7 +52,12 @@ def parse_duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(
             f"invalid duration {text!r}: use a positive number and a unit, e.g. 90m, 12h, 30d"
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: longer than the calendar goes (year 9999)"
+        ) from None
 
 
 def configure_logging(level: str) -> dict:
@@ -210,11 +215,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
     images = stores.images
     try:
         with progress_reporter("validating") as progress:
-            records = read_catalog(Path(args.file), args.format, args.namespace, progress)
+            located = read_catalog(Path(args.file), args.format, args.namespace, progress)
     except CatalogError as exc:
         raise CommandFailed(f"import failed, nothing written: {exc}") from None
-    with progress_reporter("importing", len(records)) as progress:
-        summary = images.import_records(records, progress)
+    records = [record for _, record in located]
+    try:
+        with progress_reporter("importing", len(records)) as progress:
+            summary = images.import_records(records, progress)
+    except ImportConflict as exc:
+        where = exc.describe(lambda position: located[position][0])
+        raise CommandFailed(f"import failed, nothing written: {where}") from None
     print(f"imported {len(records)} records: {summary}", file=sys.stderr)
     return 0
 
@@ -232,11 +242,19 @@ def cmd_export(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
     else:
         # Written beside the target and renamed: a failed export leaves no half-written file.
         target = Path(args.file)
-        fd, partial = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+        if target.is_dir():
+            raise CommandFailed(f"export failed: cannot write {target}: it is a directory")
+        try:
+            fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        except OSError as exc:
+            raise CommandFailed(f"export failed: cannot write {target}: {exc.strerror}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 count = write_json_lines(images.iter_all(), out)
             os.replace(partial, target)
+        except OSError as exc:
+            Path(partial).unlink(missing_ok=True)
+            raise CommandFailed(f"export failed: cannot write {target}: {exc.strerror}") from None
         except BaseException:
             Path(partial).unlink(missing_ok=True)
             raise
@@ -250,6 +268,10 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings, stores: Store
         token = tokens.create(args.name, args.expires_in)
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OverflowError:
+        # Times are stored as calendar dates, which end with the year 9999.
+        print("error: that lifetime ends after the year 9999", file=sys.stderr)
         return 1
     print(token)
     print(

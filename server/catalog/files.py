@@ -1,17 +1,22 @@
 """Reading, validating and writing catalog files, before anything touches the database.
 
 The rules come from openapi.yaml: a record must be an `OfficialImage` as the API would serve it
-(without the id, which the store assigns), and its namespace and name must pass the path
-parameter rules, so that every imported image can be looked up.
+(its `id` optional: the store assigns one when it is missing), and its namespace and name must
+pass the path parameter rules, so that every imported image can be looked up. What no store can
+hold (NUL, unpaired surrogates) is refused here too, so both stores accept the same records.
 
 Files are a JSON array, JSON Lines (one record per line; what `export` writes), or Docker Hub's
 repository format (its repository objects, alone, as an array or lines, or as a page of
-`results`), whose ISO 8601 times are converted to the API's form.
+`results`), whose ISO 8601 times are converted to the API's form. A file is read a bounded piece
+at a time: a line of JSON Lines, or a record of an array, may be at most `MAX_RECORD_BYTES`.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import enum
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -20,20 +25,32 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import fastjsonschema
-import orjson
 
 from server.patterns import ecma_regex
 from server.spec import component_schema, parameter_schema
 from server.store.images import API_TIME_FORMAT, Image, ImageRecord
+
+# The longest line of JSON Lines, and the largest record of a JSON array, in bytes: far above a
+# real record (Docker Hub caps a full description at 25,000 characters), far below trouble.
+MAX_RECORD_BYTES = 1 << 20
+# A file that is one JSON object (one record, or a page of Docker Hub's listing) may be larger.
+MAX_DOCUMENT_BYTES = 64 << 20
 
 # Only the first few dozen characters of a bad value appear in an error.
 _MAX_ECHO = 40
 
 # Validation reports its progress every this many records.
 _PROGRESS_STEP = 10_000
+
+# Bytes read at a time from a JSON document.
+_CHUNK_BYTES = 1 << 16
+
+_BOM = codecs.BOM_UTF8
+_JSON_SPACE = b" \t\r\n"
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 # Fields of Docker Hub's repository objects that the catalog keeps; the rest are ignored.
 _DOCKER_HUB_FIELDS = (
@@ -46,6 +63,11 @@ _DOCKER_HUB_FIELDS = (
     "pull_count",
     "last_updated",
 )
+
+_INTEGER_FIELDS = ("star_count", "pull_count", "collection_id")
+_TEXT_FIELDS = ("user", "description", "full_description")
+# PostgreSQL refuses NUL in text, and neither store can encode an unpaired surrogate as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class CatalogError(ValueError):
@@ -69,9 +91,8 @@ class _Rules:
 @cache
 def _rules() -> _Rules:
     schema = component_schema("OfficialImage")
-    # The store assigns ids (an exported "id" is accepted and ignored); the name is the key,
-    # so unlike in a response it is required.
-    schema["properties"].pop("id")
+    # The name is the key, so unlike in a response it is required; an id is optional (the
+    # store assigns one), and when given it is kept.
     schema["required"] = [f for f in schema["required"] if f != "id"] + ["name"]
     schema["additionalProperties"] = False
     schema["properties"]["user"].update(minLength=1, maxLength=64)
@@ -108,12 +129,21 @@ def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:
 def validate_record(raw: Any, where: str) -> ImageRecord:
     """Turn one raw JSON value into an ImageRecord, or raise CatalogError naming `where`."""
     rules = _rules()
-    if isinstance(raw, dict) and "id" in raw:
-        raw = {k: v for k, v in raw.items() if k != "id"}
     try:
         rules.record(raw)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise CatalogError(f"{where}: {_describe(exc)}") from None
+    # JSON Schema counts 1.0 and 1e3 as integers; a float is not an int64 to a typed client.
+    for field in (*_INTEGER_FIELDS, "id"):
+        value = raw.get(field, 0)
+        if type(value) is not int:
+            raise CatalogError(
+                f"{where}: field '{field}': must be an integer, without fraction or exponent"
+            )
+    for field in _TEXT_FIELDS:
+        if found := _UNSTORABLE.search(raw[field]):
+            what = "a NUL character" if found.group() == "\x00" else "an unpaired surrogate"
+            raise CatalogError(f"{where}: field '{field}': contains {what}, which no store holds")
     namespace, name = raw["namespace"], raw["name"]
     if len(namespace) > 64 or not rules.namespace.match(namespace):
         raise CatalogError(
@@ -129,6 +159,7 @@ def validate_record(raw: Any, where: str) -> ImageRecord:
             f"{where}: field 'last_updated': {_short(raw['last_updated'])} is not a valid time"
         ) from None
     return ImageRecord(
+        id=raw.get("id"),
         user=raw["user"],
         name=name,
         namespace=namespace,
@@ -161,7 +192,13 @@ def from_docker_hub(raw: Any, where: str) -> Any:
                 f"{where}: field 'last_updated': {_short(stamp)} is not an ISO 8601 time"
             ) from None
         if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
+            try:
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise CatalogError(
+                    f"{where}: field 'last_updated': {_short(stamp)} is outside the years "
+                    "1-9999 in UTC"
+                ) from None
         record["last_updated"] = moment.strftime(API_TIME_FORMAT)
     return record
 
@@ -169,43 +206,179 @@ def from_docker_hub(raw: Any, where: str) -> Any:
 def validate_records(
     raw_records: Iterable[tuple[str, Any]],
     progress: Callable[[int], None] | None = None,
-) -> list[ImageRecord]:
-    """Validate every record first; the first bad one stops the whole import."""
-    records: list[ImageRecord] = []
-    seen: dict[tuple[str, str], str] = {}
+) -> Iterator[tuple[str, ImageRecord]]:
+    """Validate records one by one; the first bad one stops the whole import. Images repeated
+    in a file are the store's to find (it sees the whole file without holding it)."""
+    count = 0
     for where, raw in raw_records:
-        record = validate_record(raw, where)
-        key = (record.namespace, record.name)
-        if key in seen:
-            raise CatalogError(
-                f"{where}: image {record.namespace}/{record.name} repeats {seen[key]}"
-            )
-        seen[key] = where
-        records.append(record)
-        if progress is not None and len(records) % _PROGRESS_STEP == 0:
+        yield where, validate_record(raw, where)
+        count += 1
+        if progress is not None and count % _PROGRESS_STEP == 0:
             progress(_PROGRESS_STEP)
     if progress is not None:
-        progress(len(records) % _PROGRESS_STEP)
-    return records
+        progress(count % _PROGRESS_STEP)
 
 
-def _parse_json(text: str, source: str) -> Any:
+# --- parsing ---------------------------------------------------------------------------------
+
+
+class _RepeatedKey(dict):
+    """A JSON object in which a key appears more than once: the record is refused, rather than
+    letting the last value silently win."""
+
+    key: str
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+        result = _RepeatedKey(result)
+        result.key = repeated
+    return result
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# The standard library's parser: it reports repeated keys (orjson keeps the last silently),
+# refuses NaN and Infinity, and keeps integers exact, so that 10**30 is refused as too large
+# rather than read as a float.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_json)
+
+
+def _decode(text: str, where: str) -> Any:
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise CatalogError(
-            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        return _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{where}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise CatalogError(f"{where}: not valid here: nested too deeply") from None
+    except ValueError:  # NaN, Infinity, or an integer of thousands of digits
+        raise CatalogError(f"{where}: not valid JSON") from None
 
 
-def _json_lines(text: str) -> Iterator[tuple[str, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield f"line {number}", _parse_json(line, f"line {number}")
+def _json_lines(stream: BinaryIO, after: int = 0) -> Iterator[tuple[str, Any]]:
+    """One value per line, from line `after + 1`. Only "\\n" ends a line: export writes U+2028,
+    U+0085 and the like raw inside strings, where JSON allows them."""
+    number = after
+    while line := _read_line(stream, number + 1):
+        number += 1
+        yield from _json_line(number, line)
+
+
+def _read_line(stream: BinaryIO, number: int) -> bytes:
+    line = stream.readline(MAX_RECORD_BYTES + 2)
+    if len(line.removesuffix(b"\n")) > MAX_RECORD_BYTES:
+        raise CatalogError(f"line {number}: longer than {MAX_RECORD_BYTES} bytes")
+    return line
+
+
+def _json_line(number: int, line: bytes) -> Iterator[tuple[str, Any]]:
+    if not line.strip(_JSON_SPACE):
+        return
+    where = f"line {number}"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CatalogError(f"{where}: not UTF-8 text") from None
+    value = _decode(text, where)
+    if _is_listing_page(value):
+        # A page of Docker Hub's listing, as its API returns it: on one line.
+        for index, raw in enumerate(value["results"]):
+            yield f"{where}, record {index}", raw
+    else:
+        yield where, value
+
+
+class _Buffer:
+    """A JSON document's text, decoded a chunk at a time and parsed a value at a time, so that
+    no more than one record (and one chunk) is held."""
+
+    def __init__(self, stream: BinaryIO, source: str, head: bytes = b"") -> None:
+        self._stream = stream
+        self._source = source
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._pending = head
+        self.text = ""
+        self.pos = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Append the next chunk (dropping what has been parsed); False at the end."""
+        data, self._pending = self._pending or self._stream.read(_CHUNK_BYTES), b""
+        try:
+            chunk = self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError:
+            raise CatalogError(f"{self._source}: not UTF-8 text") from None
+        if not data:
+            self.eof = True
+            return False
+        self.text = self.text[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not JSON whitespace ("" at the end), left unread."""
+        while True:
+            self.pos = _SPACE.match(self.text, self.pos).end()
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self.fill():
+                return ""
+
+    def value(self, where: str, limit: int) -> Any:
+        """The JSON value at the current position. A value that may continue in the next chunk
+        (a number at the very end, an incomplete object) is parsed again once it is there."""
+        while True:
+            start = self.pos
+            error: str | None = None
+            try:
+                value, end = _DECODER.raw_decode(self.text, start)
+                if end < len(self.text) or self.eof:
+                    if end - start > limit:
+                        raise CatalogError(f"{where}: larger than {limit} bytes")
+                    self.pos = end
+                    return value
+            except json.JSONDecodeError as exc:
+                error = exc.msg
+            except RecursionError:
+                raise CatalogError(f"{where}: not valid here: nested too deeply") from None
+            except ValueError:
+                error = "a number or constant JSON does not have"
+            if len(self.text) - start > limit:
+                raise CatalogError(f"{where}: larger than {limit} bytes")
+            if not self.fill() and error is not None:
+                raise CatalogError(f"{where}: not valid JSON ({error})")
+
+
+def _array_records(buffer: _Buffer, source: str) -> Iterator[tuple[str, Any]]:
+    if buffer.peek() != "[":
+        raise CatalogError(f"{source}: expected a JSON array of image records")
+    buffer.pos += 1
+    index = 0
+    if buffer.peek() == "]":
+        buffer.pos += 1
+    else:
+        while True:
+            where = f"record {index}"
+            buffer.peek()
+            yield where, buffer.value(where, MAX_RECORD_BYTES)
+            follows = buffer.peek()
+            buffer.pos += 1
+            if follows == "]":
+                break
+            if follows != ",":
+                raise CatalogError(f"{where}: not valid JSON (expected ',' or ']' after it)")
+            index += 1
+    if buffer.peek():
+        raise CatalogError(f"{source}: not valid JSON (text after the array)")
 
 
 def _document_records(data: Any, source: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(data, dict) and isinstance(data.get("results"), list):
+    if _is_listing_page(data):
         data = data["results"]  # a page of Docker Hub's repository listing
     elif isinstance(data, dict):
         yield "record 0", data  # one record (one Docker Hub repository)
@@ -216,48 +389,80 @@ def _document_records(data: Any, source: str) -> Iterator[tuple[str, Any]]:
         yield f"record {index}", raw
 
 
-# What `_one_document` says of a file that is JSON Lines.
-_JSON_LINES = object()
-
-
-def _one_document(text: str, source: str) -> Any:
-    """The file parsed as one JSON document (an array, or one object, pretty-printed or not),
-    or `_JSON_LINES` when it is not one."""
-    start = len(text) - len(text.lstrip())
-    head = text[start : start + 1]
-    if head == "[":
-        return _parse_json(text, source)
-    if head != "{":
-        return _JSON_LINES
-    try:
-        # The first value only: JSON Lines stop here at the end of their first line.
-        document, end = json.JSONDecoder().raw_decode(text, start)
-    except json.JSONDecodeError:
-        return _JSON_LINES
-    return document if not text[end:].strip() else _JSON_LINES
+def _one_document(buffer: _Buffer, source: str) -> Iterator[tuple[str, Any]]:
+    if buffer.peek() == "[":
+        yield from _array_records(buffer, source)
+        return
+    document = buffer.value("record 0", MAX_DOCUMENT_BYTES)
+    if buffer.peek():
+        raise CatalogError(f"{source}: not valid JSON (text after the document)")
+    yield from _document_records(document, source)
 
 
 def parse_catalog(
-    text: str,
+    stream: io.BufferedReader,
     source: str,
     catalog_format: CatalogFormat = CatalogFormat.AUTO,
 ) -> Iterator[tuple[str, Any]]:
-    """(where, raw record) pairs: `where` names the record in errors (its index or line).
+    """(where, raw record) pairs, read as they come: `where` names the record in errors (its
+    index or line).
 
-    JSON and JSON Lines are told apart by content unless the format says which; Docker Hub's
-    objects are recognised by their `repository_type`, which catalog records never have."""
-    if catalog_format is CatalogFormat.JSONL:
-        document = _JSON_LINES
-    elif catalog_format is CatalogFormat.JSON:
-        document = _parse_json(text, source)
-    else:
-        document = _one_document(text, source)
-    pairs = _json_lines(text) if document is _JSON_LINES else _document_records(document, source)
+    JSON and JSON Lines are told apart by content unless the format says which: an array is
+    JSON, and so is an object that does not end on its first line (pretty-printed); the rest
+    is JSON Lines, of which a file with one object on one line is the simplest case. Docker
+    Hub's objects are recognised by their `repository_type`, which catalog records never have.
+    A UTF-8 byte order mark is skipped."""
+    if stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
+        stream.read(len(_BOM))
+    pairs = _parse(stream, source, catalog_format)
     docker_hub = catalog_format is CatalogFormat.DOCKER_HUB
     for where, raw in pairs:
+        if isinstance(raw, _RepeatedKey):
+            raise CatalogError(f"{where}: field {raw.key!r} appears more than once")
         if docker_hub or (isinstance(raw, dict) and "repository_type" in raw):
             raw = from_docker_hub(raw, where)
         yield where, raw
+
+
+def _parse(
+    stream: io.BufferedReader, source: str, catalog_format: CatalogFormat
+) -> Iterator[tuple[str, Any]]:
+    if catalog_format is CatalogFormat.JSONL:
+        yield from _json_lines(stream)
+        return
+    if catalog_format is CatalogFormat.JSON:
+        yield from _one_document(_Buffer(stream, source), source)
+        return
+    first = stream.peek(_CHUNK_BYTES).lstrip(_JSON_SPACE)[:1]
+    if first == b"[":
+        yield from _array_records(_Buffer(stream, source), source)
+        return
+    line = _read_line(stream, 1)
+    if first == b"{":
+        try:
+            _DECODER.decode(line.decode("utf-8"))
+        except (ValueError, RecursionError):
+            # Not a whole object on its first line: one pretty-printed document.
+            yield from _one_document(_Buffer(stream, source, head=line), source)
+            return
+    yield from _json_line(1, line)
+    yield from _json_lines(stream, after=1)
+
+
+def _is_listing_page(raw: Any) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("results"), list)
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[io.BufferedReader]:
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise CatalogError(
+            f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}"
+        ) from None
+    with stream:
+        yield stream
 
 
 def read_catalog(
@@ -265,24 +470,26 @@ def read_catalog(
     catalog_format: CatalogFormat = CatalogFormat.AUTO,
     namespace: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> list[ImageRecord]:
-    """Every record of the file, validated; `namespace` puts them all in one namespace (Docker
-    Hub's `library` as SWR's `official`, say)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read: {exc.__class__.__name__}") from None
-    pairs = parse_catalog(text, str(path), catalog_format)
-    if namespace is not None:
-        pairs = (
-            (where, {**raw, "namespace": namespace} if isinstance(raw, dict) else raw)
-            for where, raw in pairs
-        )
-    return validate_records(pairs, progress)
+) -> list[tuple[str, ImageRecord]]:
+    """Every record of the file, validated, with where it is; `namespace` puts them all in one
+    namespace (Docker Hub's `library` as SWR's `official`, say)."""
+    with _open(path) as stream:
+        try:
+            pairs = parse_catalog(stream, str(path), catalog_format)
+            if namespace is not None:
+                pairs = (
+                    (where, {**raw, "namespace": namespace} if isinstance(raw, dict) else raw)
+                    for where, raw in pairs
+                )
+            return list(validate_records(pairs, progress))
+        except OSError as exc:
+            raise CatalogError(
+                f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}"
+            ) from None
 
 
 def write_json_lines(images: Iterable[Image], out: TextIO) -> int:
-    """Write images as JSON Lines, each as the API serves it; returns the count."""
+    """Write images as JSON Lines, each as the API serves it (with its id); returns the count."""
     count = 0
     for image in images:
         out.write(json.dumps(image.to_api(), ensure_ascii=False))
@@ -293,5 +500,6 @@ def write_json_lines(images: Iterable[Image], out: TextIO) -> int:
 
 def sample_catalog() -> list[ImageRecord]:
     """The bundled sample catalog of Docker official images (sample figures)."""
-    text = resources.files("server").joinpath("data/official_images.json").read_text("utf-8")
-    return validate_records(parse_catalog(text, "bundled sample catalog", CatalogFormat.JSON))
+    data = resources.files("server").joinpath("data/official_images.json").read_bytes()
+    pairs = parse_catalog(io.BufferedReader(io.BytesIO(data)), "bundled sample catalog")
+    return [record for _, record in validate_records(pairs)]

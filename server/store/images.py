@@ -6,7 +6,8 @@ one place that translates errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Index,
     MetaData,
     Table,
     and_,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 
 from server.store.db import catalog_write_transaction, images
 
@@ -39,8 +42,10 @@ class ImageNotFound(LookupError):
 
 @dataclass(frozen=True, kw_only=True)
 class ImageRecord:
-    """One catalog entry as imported: everything but the id the store assigns."""
+    """One catalog entry as imported. A new image keeps the id it comes with (a restored
+    export); without one, the store assigns the next."""
 
+    id: int | None = None
     user: str
     name: str
     namespace: str
@@ -61,6 +66,22 @@ class Image(ImageRecord):
         body.update(asdict(self))
         body["last_updated"] = self.last_updated.strftime(API_TIME_FORMAT)
         return body
+
+
+class ImportConflict(ValueError):
+    """A record the catalog cannot take as it is. Positions count the records given, from 0;
+    the caller knows them by their place in a file."""
+
+    def __init__(self, position: int, problem: str, other: int | None = None) -> None:
+        super().__init__(f"record {position}: {problem}")
+        self.position = position
+        self.problem = problem
+        self.other = other
+
+    def describe(self, name: Callable[[int], str]) -> str:
+        """'line 7: image official/a repeats line 3', with the caller's names for records."""
+        text = f"{name(self.position)}: {self.problem}"
+        return text if self.other is None else f"{text} {name(self.other)}"
 
 
 @dataclass(frozen=True)
@@ -89,11 +110,12 @@ _LOAD_BATCH = 10_000
 
 def _staging_table() -> Table:
     """A temporary table with the catalog's columns plus the record's position in the file,
-    so that new images get their ids in file order."""
+    so that new images get their ids in file order; `id` is the record's own, if any."""
     return Table(
         "import_staging",
         MetaData(),
         Column("position", BigInteger, primary_key=True, autoincrement=False),
+        Column("id", BigInteger, nullable=True),
         *(Column(c.name, c.type, nullable=False) for c in _RECORD_COLUMNS),
         prefixes=["TEMPORARY"],
     )
@@ -133,64 +155,134 @@ class SqlImageRepository:
 
     def import_records(
         self,
-        records: Sequence[ImageRecord],
+        records: Iterable[ImageRecord],
         progress: Callable[[int], None] | None = None,
     ) -> ImportSummary:
         """Insert new images and update changed ones in place (keeping their ids), in one
         transaction: either every record lands or none does. Imports hold the catalog's write
         lock, so two at once run one after the other; readers are not blocked.
 
-        The records are bulk-loaded into a temporary table and merged with two set-based
-        statements, so a million records cost two joins rather than a million round trips.
+        A new image keeps the id its record carries; an existing one keeps its own whatever
+        the record says (clients know it by that id). An image or an id given twice, or a new
+        image's id that another image holds, refuses the whole import (ImportConflict).
+
+        The records are bulk-loaded into a temporary table and merged with set-based
+        statements, so a million records cost a few joins rather than a million round trips.
         """
         staging = _staging_table()
         with catalog_write_transaction(self._engine) as conn:
             staging.create(conn)
-            _bulk_load(conn, staging, records, progress)
+            total = _bulk_load(conn, staging, records, progress)
+            _refuse_repeats(conn, staging)
             same_image = and_(*(images.c[f] == staging.c[f] for f in _KEY_FIELDS))
+            new = ~exists().where(same_image)
+            _refuse_taken_ids(conn, staging, new)
             changed = or_(*(images.c[f] != staging.c[f] for f in _VALUE_FIELDS))
             updated = conn.execute(
                 images.update()
                 .where(same_image, changed)
                 .values({f: staging.c[f] for f in _VALUE_FIELDS})
             ).rowcount
-            inserted = conn.execute(
-                images.insert()
-                .from_select(
-                    _RECORD_FIELDS,
-                    select(*(staging.c[f] for f in _RECORD_FIELDS))
-                    .where(~exists().where(same_image))
-                    .order_by(staging.c.position),
-                )
-                # SQLAlchemy keeps an INSERT's row count only when asked to.
-                .execution_options(preserve_rowcount=True)
-            ).rowcount
+            with_id = _insert_new(conn, staging, new, staging.c.id.is_not(None), with_id=True)
+            if with_id and conn.dialect.name == "postgresql":
+                _advance_id_sequence(conn)
+            without_id = _insert_new(conn, staging, new, staging.c.id.is_(None), with_id=False)
             staging.drop(conn)
-        return ImportSummary(inserted, updated, len(records) - inserted - updated)
+        inserted = with_id + without_id
+        return ImportSummary(inserted, updated, total - inserted - updated)
+
+
+def _insert_new(conn: Connection, staging: Table, new, which, *, with_id: bool) -> int:
+    """New images, in file order: their ids (given or assigned) follow the file."""
+    fields = ["id", *_RECORD_FIELDS] if with_id else _RECORD_FIELDS
+    return conn.execute(
+        images.insert()
+        .from_select(
+            fields,
+            select(*(staging.c[f] for f in fields)).where(new, which).order_by(staging.c.position),
+        )
+        # SQLAlchemy keeps an INSERT's row count only when asked to.
+        .execution_options(preserve_rowcount=True)
+    ).rowcount
+
+
+def _refuse_repeats(conn: Connection, staging: Table) -> None:
+    """An image, or an id, that the file gives twice. Unique indexes find them in one sort;
+    only when one fails is the first repeat looked for."""
+    for columns, what in ((_KEY_FIELDS, "image"), (("id",), "id")):
+        name = f"import_staging_{'_'.join(columns)}"
+        index = Index(name, *(staging.c[c] for c in columns), unique=True)
+        try:
+            with conn.begin_nested():
+                index.create(conn)
+        except IntegrityError:
+            Index(f"{name}_all", *(staging.c[c] for c in columns)).create(conn)
+            earlier = staging.alias("earlier")
+            same = and_(*(earlier.c[c] == staging.c[c] for c in columns))
+            position, first, *values = conn.execute(
+                select(
+                    staging.c.position,
+                    func.min(earlier.c.position),
+                    *(staging.c[c] for c in columns),
+                )
+                .join(earlier, and_(same, earlier.c.position < staging.c.position))
+                .group_by(staging.c.position, *(staging.c[c] for c in columns))
+                .order_by(staging.c.position)
+                .limit(1)
+            ).one()
+            shown = "/".join(str(v) for v in values)
+            raise ImportConflict(position, f"{what} {shown} repeats", first) from None
+
+
+def _refuse_taken_ids(conn: Connection, staging: Table, new) -> None:
+    holder = images.alias("holder")
+    taken = conn.execute(
+        select(staging.c.position, staging.c.id, holder.c.namespace, holder.c.name)
+        .join(holder, holder.c.id == staging.c.id)
+        .where(new)
+        .order_by(staging.c.position)
+        .limit(1)
+    ).first()
+    if taken is not None:
+        position, id_, namespace, name = taken
+        raise ImportConflict(position, f"id {id_} belongs to image {namespace}/{name}")
+
+
+def _advance_id_sequence(conn: Connection) -> None:
+    """PostgreSQL hands out ids from a sequence that explicit ids do not move: move it past
+    them, never back."""
+    sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence('images', 'id')").scalar_one()
+    conn.exec_driver_sql(
+        f"SELECT setval(%(sequence)s::regclass, GREATEST("  # noqa: S608 (a name PostgreSQL gave)
+        f"(SELECT max(id) FROM images), (SELECT last_value FROM {sequence})))",
+        {"sequence": sequence},
+    )
 
 
 def _bulk_load(
     conn: Connection,
     staging: Table,
-    records: Sequence[ImageRecord],
+    records: Iterable[ImageRecord],
     progress: Callable[[int], None] | None,
-) -> None:
+) -> int:
     """Load the records into the staging table at the driver's bulk speed: COPY on PostgreSQL,
     one prepared INSERT run with executemany elsewhere. SQLAlchemy renders the statement and
     converts the values its column types need; per-row statement handling would cost more than
-    the database's own work."""
+    the database's own work. Returns how many records there were."""
     to_driver = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in staging.c]
     postgresql = conn.dialect.name == "postgresql"
     insert_sql = str(staging.insert().compile(dialect=conn.dialect))
     columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in staging.c)
-    for start in range(0, len(records), _LOAD_BATCH):
-        batch = records[start : start + _LOAD_BATCH]
+    fields = ["id", *_RECORD_FIELDS]
+    total = 0
+    records = iter(records)
+    while batch := list(itertools.islice(records, _LOAD_BATCH)):
         rows = [
             tuple(
                 value if convert is None else convert(value)
                 for convert, value in zip(
                     to_driver,
-                    (start + offset, *(getattr(r, f) for f in _RECORD_FIELDS)),
+                    (total + offset, *(getattr(r, f) for f in fields)),
                     strict=True,
                 )
             )
@@ -207,5 +299,7 @@ def _bulk_load(
                     copy.write_row(row)
         else:
             conn.exec_driver_sql(insert_sql, rows)
+        total += len(batch)
         if progress is not None:
             progress(len(batch))
+    return total
