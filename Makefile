@@ -50,7 +50,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt $(CLIENT)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' -e ./$(CLIENT)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]' -e ./$(CLIENT)
 	touch $@
 
 # --ignore-scripts: none of the tools needs an install script (one would only send telemetry).

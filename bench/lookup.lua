@@ -1,4 +1,4 @@
--- wrk script: GET random existing images, with the API token.
+-- wrk script: GET random images (or one image), with an X-Auth-Token.
 --
 -- Picks are spread uniformly over the whole catalog, so that a large catalog's index and table
 -- pages are really visited rather than a few cached ones.
@@ -6,7 +6,8 @@
 -- Arguments, after `--` on wrk's command line:
 --   1. the X-Auth-Token value
 --   2. the catalog size N: images 0 .. N-1 exist
---   3. the path template, printf style, e.g. /v2/.../repos/bench-image-%07d
+--   3. the path template, printf style, e.g. /v2/.../repos/bench-image-%07d; a path without a
+--      conversion is requested as it is (one hot image)
 --   4. a random seed (each thread adds its number to it)
 -- done() prints one line "BENCH_RESULT {json}" that bench/wrk.py reads.
 

@@ -191,9 +191,11 @@ def add_lookup_options(parser: argparse.ArgumentParser) -> None:
         "--rounds",
         type=positive_int,
         default=3,
-        help="measurements per catalog size, alternating which size goes first (3)",
+        help="measurements per catalog size or variant and workload, the order alternating (3)",
     )
-    parser.add_argument("--connections", type=positive_int, default=2, help="wrk connections (2)")
+    parser.add_argument(
+        "--connections", type=positive_int, default=2, help="wrk connections, catalog sizes (2)"
+    )
     parser.add_argument("--threads", type=positive_int, default=1, help="wrk threads (1)")
 
 

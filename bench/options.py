@@ -33,7 +33,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_store_options(parser: argparse.ArgumentParser) -> None:
+def add_store_options(parser: argparse.ArgumentParser, records: bool = True) -> None:
     parser.add_argument(
         "--stores",
         type=store_list,
@@ -41,6 +41,18 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help=f"stores to measure, comma-separated (default: {','.join(STORES)})",
     )
+    if records:
+        _add_records_option(parser)
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        metavar="URL",
+        help="a PostgreSQL database to connect to for creating and dropping a temporary "
+        f"benchmark database (default: {DEFAULT_POSTGRES_URL})",
+    )
+
+
+def _add_records_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--records",
         type=positive_int,
@@ -48,12 +60,20 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"records in the generated catalog (default: {DEFAULT_RECORDS:,})",
     )
+
+
+# Inside the source tree, ignored by git: the results outlive the run's temporary workspace.
+DEFAULT_JSON = Path(__file__).with_name("results") / "latest.json"
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        metavar="URL",
-        help="a PostgreSQL database to connect to for creating and dropping a temporary "
-        f"benchmark database (default: {DEFAULT_POSTGRES_URL})",
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        metavar="PATH",
+        help="write every figure, round by round, to this JSON file (default: "
+        "bench/results/latest.json)",
     )
 
 

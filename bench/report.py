@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import platform
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+# The packages whose versions the figures depend on, recorded beside them.
+_VERSIONED = (
+    "connexion", "starlette", "fastapi", "pydantic", "uvicorn", "uvloop", "httptools",
+    "SQLAlchemy", "psycopg",
+)  # fmt: skip
 
 
 def note(message: str) -> None:
@@ -41,3 +52,23 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def write_json(path: Path, results: dict[str, object]) -> None:
+    """`results` with the command line, the time and the versions, as a JSON file at `path`."""
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    document = {
+        "arguments": sys.argv[1:],
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "versions": versions,
+        **results,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    note(f"results written to {path}")

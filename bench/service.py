@@ -15,7 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -118,25 +118,59 @@ class RunningServer:
         return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+# The folder that holds the `bench` package: baseline apps are imported from there.
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def serve_command(port: int) -> list[str]:
+    """This project's server as the README starts it, with production defaults."""
+    return [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-sample"]
+
+
+def pinned_to(cpu: int | None) -> Callable[[], None] | None:
+    """A preexec_fn that keeps a child (and its children) on one CPU, or None: not pinned."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 @contextlib.contextmanager
 def running_server(
-    database_url: str, log_path: Path, probe: tuple[str, str]
+    database_url: str,
+    log_path: Path,
+    probe: tuple[str, str],
+    command: Callable[[int], list[str]] = serve_command,
+    cpu: int | None = None,
 ) -> Iterator[RunningServer]:
-    """`serve --no-sample` on a free local port until the block ends. `probe` is (path, token)
-    of an image that must answer 200: proof that the server is up and the token works."""
+    """`command(port)` (by default `serve --no-sample`) on a free local port until the block
+    ends, on CPU `cpu` when given. `probe` is (path, token) of an image that must answer 200:
+    proof that the server is up and the token works."""
+    with starting_server(database_url, log_path, command, cpu) as (process, server):
+        wait_until_answering(process, server, *probe)
+        yield server
+
+
+@contextlib.contextmanager
+def starting_server(
+    database_url: str,
+    log_path: Path,
+    command: Callable[[int], list[str]] = serve_command,
+    cpu: int | None = None,
+) -> Iterator[tuple[subprocess.Popen, RunningServer]]:
+    """As `running_server`, without waiting for it to answer: several can start at once."""
     port = _free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (our own command line, no shell)
-            [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-sample"],
+            command(port),
             env=service_environment(database_url),
+            cwd=_SOURCE_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=pinned_to(cpu),
         )
     try:
-        server = RunningServer(f"http://127.0.0.1:{port}", process.pid, log_path)
-        _wait_until_answering(process, server, *probe)
-        yield server
+        yield process, RunningServer(f"http://127.0.0.1:{port}", process.pid, log_path)
     finally:
         stop_process(process)
 
@@ -152,7 +186,7 @@ def stop_process(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _wait_until_answering(
+def wait_until_answering(
     process: subprocess.Popen, server: RunningServer, path: str, token: str
 ) -> None:
     url = server.base_url + path  # always http://127.0.0.1:PORT/...

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import BenchError
 from bench.report import note
+from bench.service import pinned_to
 
 LOOKUP_SCRIPT = Path(__file__).with_name("lookup.lua")
 _INSTALL_HINT = (
@@ -61,9 +62,19 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(
-    wrk: str, base_url: str, token: str, catalog_size: int, path_template: str, load: LoadSettings
+    wrk: str,
+    base_url: str,
+    token: str,
+    catalog_size: int,
+    path_template: str,
+    load: LoadSettings,
+    *,
+    expect_errors: bool = False,
+    cpu: int | None = None,
 ) -> WrkResult:
-    """Request random images of the catalog for `load.seconds`; every answer must be 200."""
+    """Request random images of the catalog for `load.seconds` (a template without a `%`
+    conversion requests that one path), on CPU `cpu` when given. Every answer must be a success,
+    or with `expect_errors` every answer must be a 4xx/5xx (a workload of 404s or 401s)."""
     command = [
         wrk,
         f"--threads={load.threads}",
@@ -79,20 +90,32 @@ def run_wrk(
         str(secrets.randbelow(2**30)),  # a fresh sample of names every run
     ]
     finished = subprocess.run(  # noqa: S603 (our own command line, no shell)
-        command, capture_output=True, text=True, timeout=load.seconds + 60, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=load.seconds + 60,
+        check=False,
+        preexec_fn=pinned_to(cpu),
     )
     if finished.returncode != 0:
         raise BenchError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
-    return _parse_result(finished.stdout)
+    return parse_result(finished.stdout, expect_errors)
 
 
-def _parse_result(output: str) -> WrkResult:
+def parse_result(output: str, expect_errors: bool) -> WrkResult:
     lines = [line for line in output.splitlines() if line.startswith(_RESULT_MARKER)]
     if not lines:
         raise BenchError(f"wrk printed no result line:\n{output}")
     raw = json.loads(lines[-1].removeprefix(_RESULT_MARKER))
-    # A 401 or 404 is fast and would flatter the figures: the whole run is then invalid.
-    if raw["status_errors"] or raw["socket_errors"] or not raw["requests"]:
+    # A 401 or 404 is fast and would flatter the figures: the whole run is then invalid (and a
+    # success in a workload of errors means the workload is not what it says).
+    wrong = raw["requests"] - raw["status_errors"] if expect_errors else raw["status_errors"]
+    if expect_errors and wrong:
+        raise BenchError(
+            f"wrk saw {wrong} successful answers in {raw['requests']} requests that should all "
+            "have failed: the figures would mean nothing"
+        )
+    if wrong or raw["socket_errors"] or not raw["requests"]:
         raise BenchError(
             f"wrk saw {raw['status_errors']} 4xx/5xx answers and {raw['socket_errors']} "
             f"socket errors in {raw['requests']} requests: the figures would mean nothing"

@@ -1,0 +1,479 @@
+"""The lookup against the same endpoint in FastAPI, Starlette and plain Connexion, in one run.
+
+On one catalog (100,000 generated images and a nested one), four servers run side by side:
+this project's `serve` as the README starts it (production defaults: 1 worker, its logging)
+and the baselines of `bench/baselines/` under uvicorn (1 worker, uvloop, httptools, access log
+off, which is how their users measure them). Before measuring, every variant must answer the
+same statuses and the same JSON as this project (request ids aside) for an image, a nested
+`$` image, a missing image, no token and a bad token.
+
+Then, per round, each workload (one hot image; uniform random images; random missing images:
+404; random images with an unknown token: 401) drives each variant in turn, the order rotating
+from round to round. The server runs on one CPU, wrk on another. A ratio to FastAPI is the
+median of the per-round ratios: the variants of a round ran back to back.
+
+    python -m bench.frameworks --rounds 2 --duration 3 --stores sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import statistics
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from bench import BenchError
+from bench.catalog import IMAGE_PATH_TEMPLATE, NAMESPACE, generated_catalog
+from bench.lookup_bench import add_lookup_options
+from bench.options import (
+    add_json_option,
+    add_store_options,
+    positive_int,
+    run_benchmark_cli,
+    workspace,
+)
+from bench.report import markdown_table, note, write_json
+from bench.service import (
+    RunningServer,
+    create_token,
+    load_catalog,
+    run_command,
+    serve_command,
+    starting_server,
+    wait_until_answering,
+)
+from bench.stores import fresh_database
+from bench.wrk import LoadSettings, ensure_wrk, run_wrk
+
+DEFAULT_IMAGES = 100_000
+DEFAULT_CONNECTIONS = 32
+REFERENCE = "fastapi"
+_IMAGE_PATH = f"/v2/manage/dockerhub/namespaces/{NAMESPACE}/repos/"
+NESTED_IMAGE = "library/bench-nested"
+MISSING_PATH_TEMPLATE = _IMAGE_PATH + "bench-missing-%07d"
+# The hot image: one in the middle of the catalog, not the first row of the table.
+_HOT_FRACTION = 0.5
+
+
+def _uvicorn(module: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", f"bench.baselines.{module}:app",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
+        ]  # fmt: skip
+
+    return command
+
+
+# This project first: it is the reference every other answer is checked against.
+VARIANTS: dict[str, Callable[[int], list[str]]] = {
+    "swr-official-images": serve_command,
+    "fastapi": _uvicorn("fastapi_app"),
+    "starlette": _uvicorn("starlette_app"),
+    "connexion": _uvicorn("connexion_app"),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    path_template: str
+    picks: int  # lookup.lua picks an index below this for the template's conversion
+    valid_token: bool
+    expect_errors: bool
+
+
+def workloads(images: int) -> list[Workload]:
+    hot = IMAGE_PATH_TEMPLATE % int(images * _HOT_FRACTION)
+    random_images = f"uniform random images of {images:,}: 200"
+    return [
+        Workload("hot", "one image, again and again: 200", hot, 1, True, False),
+        Workload("random", random_images, IMAGE_PATH_TEMPLATE, images, True, False),
+        Workload("404", "random missing images: 404", MISSING_PATH_TEMPLATE, images, True, True),
+        Workload("401", "random images, bad token: 401", IMAGE_PATH_TEMPLATE, images, False, True),
+    ]
+
+
+@dataclass(frozen=True)
+class Settings:
+    load: LoadSettings
+    warmup_seconds: float
+    rounds: int
+    images: int
+    server_cpu: int | None
+    wrk_cpu: int | None
+
+
+@dataclass(frozen=True)
+class Sample:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_us_per_request: float
+
+
+@dataclass
+class FrameworkComparison:
+    store: str
+    images: int
+    # workload name -> variant name -> one sample per round, in round order
+    samples: dict[str, dict[str, list[Sample]]] = field(default_factory=dict)
+
+    def values(self, workload: str, variant: str, figure: str) -> list[float]:
+        return [getattr(s, figure) for s in self.samples[workload][variant]]
+
+    def ratios(self, workload: str, variant: str, figure: str) -> list[float]:
+        """variant / FastAPI, round by round."""
+        pairs = zip(
+            self.values(workload, variant, figure),
+            self.values(workload, REFERENCE, figure),
+            strict=True,
+        )
+        return [mine / reference for mine, reference in pairs]
+
+    def summary(self) -> dict[str, dict[str, dict[str, object]]]:
+        """Per workload and variant: medians, and ratios to FastAPI (median and range)."""
+        result: dict[str, dict[str, dict[str, object]]] = {}
+        for workload, variants in self.samples.items():
+            result[workload] = {}
+            for variant in variants:
+                figures: dict[str, object] = {
+                    figure: statistics.median(self.values(workload, variant, figure))
+                    for figure in _FIGURES
+                }
+                for figure in ("requests_per_second", "p99_ms"):
+                    ratios = self.ratios(workload, variant, figure)
+                    figures[f"{figure}_vs_fastapi"] = statistics.median(ratios)
+                    figures[f"{figure}_vs_fastapi_range"] = [min(ratios), max(ratios)]
+                result[workload][variant] = figures
+        return result
+
+
+_FIGURES = ("requests_per_second", "p50_ms", "p99_ms", "server_cpu_us_per_request")
+
+
+@dataclass(frozen=True)
+class _Target:
+    variant: str
+    server: RunningServer
+
+
+@dataclass(frozen=True)
+class Probes:
+    """What the agreement check asks every variant, and the tokens to ask with."""
+
+    image_path: str
+    nested_path: str
+    missing_path: str
+    token: str
+    bad_token: str
+
+    def cases(self) -> list[tuple[str, str, str | None]]:
+        return [
+            ("an image", self.image_path, self.token),
+            ("a nested $ image", self.nested_path, self.token),
+            ("a missing image", self.missing_path, self.token),
+            ("no token", self.image_path, None),
+            ("a bad token", self.image_path, self.bad_token),
+        ]
+
+
+def unknown_token() -> str:
+    # Shaped like a real one (server.store.tokens), so it is refused for being unknown.
+    return "swr_" + secrets.token_urlsafe(32)
+
+
+def compare_frameworks(store: str, database_url: str, settings: Settings, workdir: Path):
+    """Measure every variant on `database_url`, a catalog of `settings.images` generated images
+    plus NESTED_IMAGE (see `load_framework_catalog`)."""
+    wrk = ensure_wrk()
+    token = create_token(database_url)
+    probes = Probes(
+        image_path=IMAGE_PATH_TEMPLATE % (settings.images - 1),
+        nested_path=_IMAGE_PATH + NESTED_IMAGE.replace("/", "$"),
+        missing_path=MISSING_PATH_TEMPLATE % 0,
+        token=token,
+        bad_token=unknown_token(),
+    )
+    comparison = FrameworkComparison(store, settings.images)
+    with serving_variants(database_url, probes, workdir, settings.server_cpu) as servers:
+        targets = [_Target(name, server) for name, server in servers.items()]
+        check_agreement({t.variant: t.server.base_url for t in targets}, probes)
+        note(f"[{store}] all {len(targets)} variants answer the same statuses and JSON")
+        plan = workloads(settings.images)
+        if settings.warmup_seconds > 0:
+            warmup = replace(settings.load, seconds=settings.warmup_seconds)
+            for target in targets:
+                # The first requests pay for lazy imports, connection pools and cold pages.
+                _drive(wrk, target, plan[1], probes, warmup, settings.wrk_cpu)
+        for round_number in range(settings.rounds):
+            shift = round_number % len(targets)
+            order = targets[shift:] + targets[:shift]
+            for workload in plan:
+                for target in order:
+                    sample = _measure(wrk, target, workload, probes, settings)
+                    note(
+                        f"[{store}] round {round_number + 1}, {workload.name}, "
+                        f"{target.variant}: {sample.requests_per_second:,.0f} req/s, "
+                        f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms, "
+                        f"server CPU {sample.server_cpu_us_per_request:,.0f} µs/req"
+                    )
+                    per_variant = comparison.samples.setdefault(workload.name, {})
+                    per_variant.setdefault(target.variant, []).append(sample)
+    return comparison
+
+
+def load_framework_catalog(database_url: str, workdir: Path, images: int) -> None:
+    """Migrate, import `images` generated images, and the one nested image the check asks for."""
+    load_catalog(database_url, generated_catalog(workdir, images))
+    nested = {
+        "user": NAMESPACE,
+        "name": NESTED_IMAGE,
+        "namespace": NAMESPACE,
+        "description": "A nested image name, written with $ in a path.",
+        "full_description": "# Nested\n\nAn image whose name has a slash.",
+        "star_count": 7,
+        "pull_count": 700,
+        "collection_id": 0,
+        "last_updated": "2026-01-02 03:04:05",
+    }
+    path = workdir / "nested.jsonl"
+    path.write_text(json.dumps(nested) + "\n", encoding="utf-8")
+    run_command(database_url, "import", str(path))
+
+
+@contextlib.contextmanager
+def serving_variants(
+    database_url: str, probes: Probes, workdir: Path, cpu: int | None = None
+) -> Iterator[dict[str, RunningServer]]:
+    """Every variant serving `database_url`, each on a port of its own and CPU `cpu`."""
+    with contextlib.ExitStack() as stack:
+        started = {
+            name: stack.enter_context(
+                starting_server(database_url, workdir / f"server-{name}.log", command, cpu)
+            )
+            for name, command in VARIANTS.items()
+        }
+        for process, server in started.values():
+            wait_until_answering(process, server, probes.image_path, probes.token)
+        yield {name: server for name, (_process, server) in started.items()}
+
+
+def check_agreement(base_urls: dict[str, str], probes: Probes) -> None:
+    """Every variant must answer each probe as the first one does: the same status and the same
+    JSON document (the same keys in the same order, the same values and types), the request id
+    aside, which must match the X-Request-Id header. Bytes may differ in insignificant
+    whitespace and escaping: matching them would take FastAPI off its default serialiser."""
+    reference, *others = base_urls
+    problems = []
+    for label, path, token in probes.cases():
+        answers = {name: _ask(url + path, token) for name, url in base_urls.items()}
+        for name, answer in answers.items():
+            problems += [f"{name}, {label}: {p}" for p in answer.problems]
+        expected = answers[reference]
+        for name in others:
+            if answers[name].comparable != expected.comparable:
+                problems.append(
+                    f"{name} answers {label} with {answers[name].comparable}, "
+                    f"{reference} with {expected.comparable}"
+                )
+    if problems:
+        raise BenchError("the variants do not answer alike:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    comparable: tuple[int, str, str]  # status, content type, canonical body without request_id
+    problems: list[str]
+
+
+_REQUIRED_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _ask(url: str, token: str | None) -> _Answer:
+    headers = {"X-Auth-Token": token} if token is not None else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http://127.0.0.1 only)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            status, head, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        status, head, raw = exc.code, exc.headers, exc.read()
+    problems = [
+        f"header {name} is {head.get(name)!r}, not {value!r}"
+        for name, value in _REQUIRED_HEADERS.items()
+        if head.get(name) != value
+    ]
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _Answer((status, head.get_content_type(), raw.decode(errors="replace")), problems)
+    if isinstance(body, dict) and "request_id" in body:
+        request_id = body.pop("request_id")
+        if request_id != head.get("X-Request-Id"):
+            problems.append("the body's request_id is not the X-Request-Id header")
+    elif not head.get("X-Request-Id"):
+        problems.append("no X-Request-Id header")
+    return _Answer((status, head.get_content_type(), json.dumps(body)), problems)
+
+
+def _drive(wrk, target, workload, probes, load, cpu):
+    token = probes.token if workload.valid_token else probes.bad_token
+    return run_wrk(
+        wrk,
+        target.server.base_url,
+        token,
+        workload.picks,
+        workload.path_template,
+        load,
+        expect_errors=workload.expect_errors,
+        cpu=cpu,
+    )
+
+
+def _measure(
+    wrk: str, target: _Target, workload: Workload, probes: Probes, settings: Settings
+) -> Sample:
+    cpu_before = target.server.cpu_seconds()
+    result = _drive(wrk, target, workload, probes, settings.load, settings.wrk_cpu)
+    cpu_seconds = target.server.cpu_seconds() - cpu_before
+    return Sample(
+        requests_per_second=result.requests_per_second,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        server_cpu_us_per_request=cpu_seconds / result.requests * 1e6,
+    )
+
+
+def framework_tables(comparisons: list[FrameworkComparison]) -> str:
+    """One table per store and workload: medians, then ratios to FastAPI with their range."""
+    sections = []
+    for c in comparisons:
+        summary = c.summary()
+        for workload in workloads(c.images):
+            rows = []
+            for variant, figures in summary[workload.name].items():
+                low, high = figures["requests_per_second_vs_fastapi_range"]
+                rows.append(
+                    (
+                        variant,
+                        *(figures[f] for f in _FIGURES),
+                        figures["requests_per_second_vs_fastapi"],
+                        f"{low:.2f}-{high:.2f}",
+                        figures["p99_ms_vs_fastapi"],
+                    )
+                )
+            headers = [
+                "variant", "req/s", "p50 ms", "p99 ms", "server CPU µs/req",
+                "req/s vs FastAPI", "rounds", "p99 vs FastAPI",
+            ]  # fmt: skip
+            title = f"### {c.store}, {workload.name}: {workload.description}"
+            sections.append(title + "\n\n" + markdown_table(headers, rows))
+    return "\n\n".join(sections)
+
+
+def comparison_json(c: FrameworkComparison) -> dict[str, object]:
+    return {
+        "store": c.store,
+        "images": c.images,
+        "summary": c.summary(),
+        "samples": {
+            workload: {variant: [asdict(s) for s in samples] for variant, samples in by.items()}
+            for workload, by in c.samples.items()
+        },
+    }
+
+
+def default_cpus() -> tuple[int | None, int | None]:
+    """The first two CPUs this process may use: one for the server, one for wrk."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
+
+
+def add_framework_options(parser: argparse.ArgumentParser) -> None:
+    server_cpu, wrk_cpu = default_cpus()
+    parser.add_argument(
+        "--framework-images",
+        type=positive_int,
+        default=DEFAULT_IMAGES,
+        metavar="N",
+        help=f"images in the framework comparison's catalog (default: {DEFAULT_IMAGES:,})",
+    )
+    parser.add_argument(
+        "--framework-connections",
+        type=positive_int,
+        default=DEFAULT_CONNECTIONS,
+        metavar="N",
+        help=f"wrk connections in the framework comparison (default: {DEFAULT_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--server-cpu",
+        type=int,
+        default=server_cpu,
+        metavar="CPU",
+        help=f"the CPU servers run on (default: {server_cpu})",
+    )
+    parser.add_argument(
+        "--wrk-cpu",
+        type=int,
+        default=wrk_cpu,
+        metavar="CPU",
+        help=f"the CPU wrk runs on (default: {wrk_cpu})",
+    )
+
+
+def framework_settings(args: argparse.Namespace) -> Settings:
+    load = LoadSettings(
+        connections=args.framework_connections, threads=args.threads, seconds=args.duration
+    )
+    return Settings(
+        load=load,
+        warmup_seconds=args.warmup,
+        rounds=args.rounds,
+        images=args.framework_images,
+        server_cpu=args.server_cpu,
+        wrk_cpu=args.wrk_cpu,
+    )
+
+
+def run_framework_comparisons(args: argparse.Namespace, workdir: Path) -> list[FrameworkComparison]:
+    settings = framework_settings(args)
+    comparisons = []
+    for store in args.stores:
+        with fresh_database(store, workdir, args.postgres_url) as url:
+            load_framework_catalog(url, workdir, settings.images)
+            comparisons.append(compare_frameworks(store, url, settings, workdir))
+    return comparisons
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.frameworks", description=__doc__.split("\n\n")[0]
+    )
+    add_store_options(parser, records=False)
+    add_lookup_options(parser)
+    add_framework_options(parser)
+    add_json_option(parser)
+    args = parser.parse_args()
+
+    def run() -> str:
+        ensure_wrk()
+        with workspace() as workdir:
+            comparisons = run_framework_comparisons(args, workdir)
+        write_json(args.json, {"frameworks": [comparison_json(c) for c in comparisons]})
+        return framework_tables(comparisons)
+
+    return run_benchmark_cli(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

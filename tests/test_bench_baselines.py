@@ -1,0 +1,65 @@
+"""The benchmark's baselines (bench/baselines/) build, serve the service's database, and answer
+as the service does: what `make bench` checks before it measures, here without any timing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bench import BenchError
+from bench.frameworks import VARIANTS, Probes, check_agreement, serving_variants, unknown_token
+from bench.service import create_token
+from bench.wrk import parse_result
+from tests.conftest import run_cli
+
+IMAGE_PATH = "/v2/manage/dockerhub/namespaces/official/repos/"
+
+
+def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_path):
+    result = run_cli(database_url, "import", str(catalog_file))
+    assert result.code == 0, result.err
+    probes = Probes(
+        image_path=IMAGE_PATH + "nginx",
+        nested_path=IMAGE_PATH + "library$nginx",
+        missing_path=IMAGE_PATH + "no-such-image",
+        token=create_token(database_url),
+        bad_token=unknown_token(),
+    )
+    with serving_variants(database_url, probes, tmp_path) as servers:
+        assert list(servers) == list(VARIANTS)
+        urls = {name: server.base_url for name, server in servers.items()}
+        check_agreement(urls, probes)
+
+        # What they agree on is the service's contract, not a common failure.
+        service = urls["swr-official-images"]
+        statuses = []
+        for _label, path, token in probes.cases():
+            headers = {"X-Auth-Token": token} if token else {}
+            statuses.append(httpx.get(service + path, headers=headers).status_code)
+        assert statuses == [200, 200, 404, 401, 401]
+
+        # And the check does compare: FastAPI's own 404 for an unknown path is not the service's.
+        elsewhere = {"swr-official-images": service, "fastapi": urls["fastapi"] + "/elsewhere"}
+        with pytest.raises(BenchError, match="fastapi answers an image with"):
+            check_agreement(elsewhere, probes)
+
+
+def _wrk_line(requests: int, status_errors: int) -> str:
+    return (
+        f'BENCH_RESULT {{"requests": {requests}, "duration_us": 1000000, "p50_us": 100, '
+        f'"p99_us": 900, "status_errors": {status_errors}, "socket_errors": 0}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("status_errors", "expect_errors", "valid"),
+    [(0, False, True), (1, False, False), (50, True, True), (49, True, False)],
+)
+def test_a_workload_is_what_it_says(status_errors, expect_errors, valid):
+    """A 200 workload with one error, or a 404/401 workload with one success, is refused."""
+    output = _wrk_line(50, status_errors)
+    if valid:
+        assert parse_result(output, expect_errors).requests == 50
+    else:
+        with pytest.raises(BenchError, match="the figures would mean nothing"):
+            parse_result(output, expect_errors)
