@@ -25,8 +25,12 @@ TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client
 # Cases per operation for `make fuzz` (schemathesis, every check, valid and invalid data).
 FUZZ_EXAMPLES ?= 5000
 
-# Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite".
+# Options for `make bench`, e.g. BENCH_ARGS="--records 100000 --stores sqlite", or a preset:
+# make bench BENCH_ARGS='$(BENCH_QUICK)' (every part, small) or '$(BENCH_FRAMEWORKS)' (only the
+# comparison with FastAPI, Starlette and Connexion). `python -m bench --help` lists every option.
 BENCH_ARGS ?=
+BENCH_QUICK = --records 100000 --stores sqlite --rounds 2 --duration 3 --warmup 1
+BENCH_FRAMEWORKS = --parts frameworks --stores sqlite --rounds 3 --duration 5
 
 .PHONY: help install node-tools serve migrate test fuzz bench lint typecheck check-breaking release format generate check-generated client-dist docs clean
 
@@ -34,7 +38,7 @@ help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
 	@echo "make test             run the test suite (with a bounded schemathesis run)"
 	@echo "make fuzz             deep schemathesis run: FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) cases per operation"
-	@echo "make bench            import 1M images and compare lookups at 200 vs 1M, SQLite and PostgreSQL"
+	@echo "make bench            import 1M images, lookups at 200 vs 1M, and vs FastAPI/Starlette/Connexion"
 	@echo "make migrate          create or upgrade the schema of SWR_DATABASE_URL"
 	@echo "make generate         regenerate $(CLIENT)/ from openapi.yaml"
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
@@ -72,7 +76,8 @@ test: $(STAMP) $(NODE_STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz --max-examples $(FUZZ_EXAMPLES)
 
-# Figures for comparison side by side in one run, not pass/fail thresholds. Needs wrk.
+# Figures for comparison side by side in one run, not pass/fail thresholds. Needs wrk. The JSON
+# of the last run is bench/results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

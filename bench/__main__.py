@@ -91,6 +91,7 @@ def _run(args: argparse.Namespace) -> str:
         frameworks = run_framework_comparisons(args, workdir) if "frameworks" in args.parts else []
     write_json(
         args.json,
+        vars(args),
         {
             "imports": [vars(i) for i in imports],
             "sizes": [_sizes_json(c) for c in lookups],

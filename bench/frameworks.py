@@ -469,7 +469,7 @@ def main() -> int:
         ensure_wrk()
         with workspace() as workdir:
             comparisons = run_framework_comparisons(args, workdir)
-        write_json(args.json, {"frameworks": [comparison_json(c) for c in comparisons]})
+        write_json(args.json, vars(args), {"frameworks": [comparison_json(c) for c in comparisons]})
         return framework_tables(comparisons)
 
     return run_benchmark_cli(run)

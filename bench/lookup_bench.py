@@ -25,7 +25,13 @@ from pathlib import Path
 
 from bench import BenchError
 from bench.catalog import IMAGE_PATH_TEMPLATE, generated_catalog
-from bench.options import add_store_options, positive_int, run_benchmark_cli, workspace
+from bench.options import (
+    add_store_options,
+    non_negative_int,
+    positive_int,
+    run_benchmark_cli,
+    workspace,
+)
 from bench.report import markdown_table, note
 from bench.service import RunningServer, create_token, load_catalog, running_server
 from bench.stores import fresh_database
@@ -177,12 +183,17 @@ def _short(value: float) -> str:
 
 
 def add_lookup_options(parser: argparse.ArgumentParser) -> None:
+    # Whole seconds: wrk refuses a fraction.
     parser.add_argument(
-        "--duration", type=float, default=10, metavar="S", help="seconds per measurement (10)"
+        "--duration",
+        type=positive_int,
+        default=10,
+        metavar="S",
+        help="seconds per measurement (10)",
     )
     parser.add_argument(
         "--warmup",
-        type=float,
+        type=non_negative_int,
         default=3,
         metavar="S",
         help="warm-up seconds per server (3; 0: none)",

@@ -33,6 +33,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text.replace("_", "").replace(",", ""))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, not {text!r}")
+    return value
+
+
 def add_store_options(parser: argparse.ArgumentParser, records: bool = True) -> None:
     parser.add_argument(
         "--stores",

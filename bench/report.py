@@ -54,8 +54,8 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def write_json(path: Path, results: dict[str, object]) -> None:
-    """`results` with the command line, the time and the versions, as a JSON file at `path`."""
+def write_json(path: Path, options: dict[str, object], results: dict[str, object]) -> None:
+    """`results` with the options, the time and the versions, as a JSON file at `path`."""
     versions = {}
     for name in _VERSIONED:
         try:
@@ -64,6 +64,7 @@ def write_json(path: Path, results: dict[str, object]) -> None:
             versions[name] = None
     document = {
         "arguments": sys.argv[1:],
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in options.items()},
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "versions": versions,

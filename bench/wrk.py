@@ -98,7 +98,9 @@ def run_wrk(
         preexec_fn=pinned_to(cpu),
     )
     if finished.returncode != 0:
-        raise BenchError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
+        # wrk prints its usage, and some of its complaints, on stdout.
+        output = (finished.stderr.strip() or finished.stdout.strip())[-2000:]
+        raise BenchError(f"wrk failed ({finished.returncode}): {output}")
     return parse_result(finished.stdout, expect_errors)
 
 
