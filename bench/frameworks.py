@@ -42,6 +42,7 @@ from bench.options import (
 )
 from bench.report import markdown_table, note, write_json
 from bench.service import (
+    SOURCE_ROOT,
     RunningServer,
     create_token,
     load_catalog,
@@ -67,6 +68,7 @@ def _uvicorn(module: str) -> Callable[[int], list[str]]:
     def command(port: int) -> list[str]:
         return [
             sys.executable, "-m", "uvicorn", f"bench.baselines.{module}:app",
+            "--app-dir", str(SOURCE_ROOT),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
             "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
         ]  # fmt: skip

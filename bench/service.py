@@ -49,8 +49,9 @@ def cli_command() -> list[str]:
 
 
 def service_environment(database_url: str) -> dict[str, str]:
-    """This environment without any SWR_* setting of the caller's, so that every run uses the
-    service's defaults; only the database is ours, and response validation is stated off."""
+    """This environment without any SWR_* setting of the caller's (and commands run where no
+    `.env` is), so that every run uses the service's defaults; only the database is ours, and
+    response validation is stated off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWR_")}
     env["SWR_DATABASE_URL"] = database_url
     env["SWR_VALIDATE_RESPONSES"] = "false"
@@ -60,11 +61,17 @@ def service_environment(database_url: str) -> dict[str, str]:
 def run_command(database_url: str, *args: str) -> CommandRun:
     """Run `swr-official-images ARGS` to completion; a failure raises BenchError."""
     # Files, not pipes: a chatty command cannot block on a full pipe while we wait for it.
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        # An empty working directory: a `.env` where the benchmark was started is not read.
+        tempfile.TemporaryDirectory() as cwd,
+    ):
         started = time.perf_counter()
         process = subprocess.Popen(  # noqa: S603 (our own command line, no shell)
             [*cli_command(), *args],
             env=service_environment(database_url),
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -119,7 +126,7 @@ class RunningServer:
 
 
 # The folder that holds the `bench` package: baseline apps are imported from there.
-_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def serve_command(port: int) -> list[str]:
@@ -163,7 +170,8 @@ def starting_server(
         process = subprocess.Popen(  # noqa: S603 (our own command line, no shell)
             command(port),
             env=service_environment(database_url),
-            cwd=_SOURCE_ROOT,
+            # The workspace: a `.env` where the benchmark was started must not change settings.
+            cwd=log_path.parent,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
