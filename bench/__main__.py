@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from bench.catalog import generated_catalog
 from bench.frameworks import (
+    FrameworkComparison,
     add_framework_options,
     comparison_json,
     framework_tables,
@@ -24,6 +26,7 @@ from bench.import_bench import ImportResult, import_table, measure_imports
 from bench.lookup_bench import (
     SMALL_CATALOG,
     LookupComparison,
+    LookupSettings,
     add_lookup_options,
     compare_lookups,
     lookup_settings,
@@ -101,7 +104,13 @@ def _run(args: argparse.Namespace) -> str:
     return _summary(args, imports, lookups, frameworks)
 
 
-def _compare_sizes(args, store, large_url, settings, workdir) -> LookupComparison:
+def _compare_sizes(
+    args: argparse.Namespace,
+    store: str,
+    large_url: str,
+    settings: LookupSettings,
+    workdir: Path,
+) -> LookupComparison:
     small_catalog = generated_catalog(workdir, SMALL_CATALOG)
     with fresh_database(store, workdir, args.postgres_url) as small_url:
         load_catalog(small_url, small_catalog)
@@ -117,7 +126,12 @@ def _sizes_json(c: LookupComparison) -> dict[str, object]:
     }
 
 
-def _summary(args: argparse.Namespace, imports, lookups, frameworks) -> str:
+def _summary(
+    args: argparse.Namespace,
+    imports: list[ImportResult],
+    lookups: list[LookupComparison],
+    frameworks: list[FrameworkComparison],
+) -> str:
     sections = [f"# python -m bench {shlex.join(sys.argv[1:])}".rstrip()]
     if imports:
         sections += [

@@ -52,7 +52,7 @@ from bench.service import (
     wait_until_answering,
 )
 from bench.stores import fresh_database
-from bench.wrk import LoadSettings, ensure_wrk, run_wrk
+from bench.wrk import LoadSettings, WrkResult, ensure_wrk, run_wrk
 
 DEFAULT_IMAGES = 100_000
 DEFAULT_CONNECTIONS = 32
@@ -195,7 +195,9 @@ def unknown_token() -> str:
     return "swr_" + secrets.token_urlsafe(32)
 
 
-def compare_frameworks(store: str, database_url: str, settings: Settings, workdir: Path):
+def compare_frameworks(
+    store: str, database_url: str, settings: Settings, workdir: Path
+) -> FrameworkComparison:
     """Measure every variant on `database_url`, a catalog of `settings.images` generated images
     plus NESTED_IMAGE (see `load_framework_catalog`)."""
     wrk = ensure_wrk()
@@ -328,7 +330,14 @@ def _ask(url: str, token: str | None) -> _Answer:
     return _Answer((status, head.get_content_type(), json.dumps(body)), problems)
 
 
-def _drive(wrk, target, workload, probes, load, cpu):
+def _drive(
+    wrk: str,
+    target: _Target,
+    workload: Workload,
+    probes: Probes,
+    load: LoadSettings,
+    cpu: int | None,
+) -> WrkResult:
     token = probes.token if workload.valid_token else probes.bad_token
     return run_wrk(
         wrk,
