@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.catalog.files import (
     CatalogError,
     CatalogFormat,
-    read_catalog,
+    open_catalog,
     sample_catalog,
     write_json_lines,
 )
@@ -213,19 +213,17 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, stores: Stores) ->
 
 def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
     images = stores.images
+    # One pass, record by record: read, validate, stage. A bad record anywhere, or a conflict
+    # found once all are staged, rolls the whole import back.
     try:
-        with progress_reporter("validating") as progress:
-            located = read_catalog(Path(args.file), args.format, args.namespace, progress)
-    except CatalogError as exc:
-        raise CommandFailed(f"import failed, nothing written: {exc}") from None
-    records = [record for _, record in located]
-    try:
-        with progress_reporter("importing", len(records)) as progress:
+        with (
+            open_catalog(Path(args.file), args.format, args.namespace) as records,
+            progress_reporter("importing") as progress,
+        ):
             summary = images.import_records(records, progress)
-    except ImportConflict as exc:
-        where = exc.describe(lambda position: located[position][0])
-        raise CommandFailed(f"import failed, nothing written: {where}") from None
-    print(f"imported {len(records)} records: {summary}", file=sys.stderr)
+    except (CatalogError, ImportConflict) as exc:
+        raise CommandFailed(f"import failed, nothing written: {exc}") from None
+    print(f"imported {summary.total} records: {summary}", file=sys.stderr)
     return 0
 
 

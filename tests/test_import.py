@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 import server.cli
 import server.store.images
@@ -278,8 +279,10 @@ def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monk
 
     result = run_cli(database_url, "import", str(path))
 
-    assert "importing: 10 of 25 records" in result.err
-    assert "importing: 20 of 25 records" in result.err
+    # The file is read as it is imported: how many records it holds is known at the end.
+    assert "importing: 10 records" in result.err
+    assert "importing: 20 records" in result.err
+    assert summary(25, inserted=25) in result.err
     assert "\r" not in result.err and "%|" not in result.err
 
 
@@ -289,8 +292,47 @@ def test_progress_is_a_bar_on_a_terminal(database_url, tmp_path):
     result = run_cli(database_url, "import", str(path), tty=True)
 
     assert result.code == 0
-    assert "importing: 100%|" in result.err
-    assert "25/25" in result.err
+    assert "importing: 25 records [" in result.err
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+# The ceiling on an import's peak RSS (issue: at most 300 MB for any size of catalog), applied
+# as an address-space limit, which is stricter: a process that held the file could not pass.
+_IMPORT_ADDRESS_SPACE = 300 << 20
+
+
+def _limit_address_space() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (_IMPORT_ADDRESS_SPACE, _IMPORT_ADDRESS_SPACE))
+
+
+@pytest.mark.parametrize("layout", ["json-lines", "json-array"])
+def test_an_import_does_not_hold_the_file(database_url, engine, tmp_path, layout):
+    # About 170 MB of records: holding them (text and records) would take twice the limit.
+    count, text = 80_000, "x" * 2000
+    path = tmp_path / "large.json"
+    with path.open("w", encoding="utf-8") as out:
+        records = (json.dumps(image(f"big-{i:06d}", full_description=text)) for i in range(count))
+        if layout == "json-array":
+            out.write("[\n" + ",\n".join(records) + "\n]\n")
+        else:
+            out.writelines(record + "\n" for record in records)
+    assert path.stat().st_size > _IMPORT_ADDRESS_SPACE / 2
+
+    process = subprocess.run(
+        [sys.executable, "-m", "server", "import", str(path)],
+        env={**os.environ, "SWR_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_address_space,  # the child has no threads yet
+        check=False,
+    )
+
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert summary(count, inserted=count) in process.stderr
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(images)).scalar_one() == count
 
 
 # --- concurrency -----------------------------------------------------------------------------

@@ -42,9 +42,6 @@ MAX_DOCUMENT_BYTES = 64 << 20
 # Only the first few dozen characters of a bad value appear in an error.
 _MAX_ECHO = 40
 
-# Validation reports its progress every this many records.
-_PROGRESS_STEP = 10_000
-
 # Bytes read at a time from a JSON document.
 _CHUNK_BYTES = 1 << 16
 
@@ -203,20 +200,12 @@ def from_docker_hub(raw: Any, where: str) -> Any:
     return record
 
 
-def validate_records(
-    raw_records: Iterable[tuple[str, Any]],
-    progress: Callable[[int], None] | None = None,
-) -> Iterator[tuple[str, ImageRecord]]:
-    """Validate records one by one; the first bad one stops the whole import. Images repeated
-    in a file are the store's to find (it sees the whole file without holding it)."""
-    count = 0
+def validate_records(raw_records: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, ImageRecord]]:
+    """Validate records one by one, as they are read; the first bad one stops the whole
+    import. Images repeated in a file are the store's to find (it sees the whole file without
+    holding it)."""
     for where, raw in raw_records:
         yield where, validate_record(raw, where)
-        count += 1
-        if progress is not None and count % _PROGRESS_STEP == 0:
-            progress(_PROGRESS_STEP)
-    if progress is not None:
-        progress(count % _PROGRESS_STEP)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -465,27 +454,43 @@ def _open(path: Path) -> Iterator[io.BufferedReader]:
         yield stream
 
 
+@contextlib.contextmanager
+def open_catalog(
+    path: Path,
+    catalog_format: CatalogFormat = CatalogFormat.AUTO,
+    namespace: str | None = None,
+) -> Iterator[Iterator[tuple[str, ImageRecord]]]:
+    """The file's records, validated as they are read, each with where it is: nothing holds
+    more than one record. `namespace` puts them all in one namespace (Docker Hub's `library`
+    as SWR's `official`, say). The file is opened before the caller starts writing."""
+    with _open(path) as stream:
+        pairs = _reading(parse_catalog(stream, str(path), catalog_format), path)
+        if namespace is not None:
+            pairs = (
+                (where, {**raw, "namespace": namespace} if isinstance(raw, dict) else raw)
+                for where, raw in pairs
+            )
+        yield validate_records(pairs)
+
+
+def _reading(pairs: Iterator[tuple[str, Any]], path: Path) -> Iterator[tuple[str, Any]]:
+    # Only errors of reading the file: the consumer's own (a database's) pass through.
+    try:
+        yield from pairs
+    except OSError as exc:
+        raise CatalogError(
+            f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}"
+        ) from None
+
+
 def read_catalog(
     path: Path,
     catalog_format: CatalogFormat = CatalogFormat.AUTO,
     namespace: str | None = None,
-    progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, ImageRecord]]:
-    """Every record of the file, validated, with where it is; `namespace` puts them all in one
-    namespace (Docker Hub's `library` as SWR's `official`, say)."""
-    with _open(path) as stream:
-        try:
-            pairs = parse_catalog(stream, str(path), catalog_format)
-            if namespace is not None:
-                pairs = (
-                    (where, {**raw, "namespace": namespace} if isinstance(raw, dict) else raw)
-                    for where, raw in pairs
-                )
-            return list(validate_records(pairs, progress))
-        except OSError as exc:
-            raise CatalogError(
-                f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}"
-            ) from None
+    """Every record of a (small) file, validated, with where it is."""
+    with open_catalog(path, catalog_format, namespace) as records:
+        return list(records)
 
 
 def write_json_lines(images: Iterable[Image], out: TextIO) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     Table,
+    Text,
     and_,
     exists,
     func,
@@ -69,19 +70,11 @@ class Image(ImageRecord):
 
 
 class ImportConflict(ValueError):
-    """A record the catalog cannot take as it is. Positions count the records given, from 0;
-    the caller knows them by their place in a file."""
+    """A record the catalog cannot take as it is, named as the caller named it (its line or
+    index in a file)."""
 
-    def __init__(self, position: int, problem: str, other: int | None = None) -> None:
-        super().__init__(f"record {position}: {problem}")
-        self.position = position
-        self.problem = problem
-        self.other = other
-
-    def describe(self, name: Callable[[int], str]) -> str:
-        """'line 7: image official/a repeats line 3', with the caller's names for records."""
-        text = f"{name(self.position)}: {self.problem}"
-        return text if self.other is None else f"{text} {name(self.other)}"
+    def __init__(self, where: str, problem: str, other: str | None = None) -> None:
+        super().__init__(f"{where}: {problem}" + (f" {other}" if other is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -89,6 +82,10 @@ class ImportSummary:
     inserted: int
     updated: int
     unchanged: int
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
 
     def __str__(self) -> str:
         return f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}"
@@ -115,6 +112,8 @@ def _staging_table() -> Table:
         "import_staging",
         MetaData(),
         Column("position", BigInteger, primary_key=True, autoincrement=False),
+        # How the caller names the record (its line in a file), for errors found after loading.
+        Column("source", Text, nullable=False),
         Column("id", BigInteger, nullable=True),
         *(Column(c.name, c.type, nullable=False) for c in _RECORD_COLUMNS),
         prefixes=["TEMPORARY"],
@@ -155,7 +154,7 @@ class SqlImageRepository:
 
     def import_records(
         self,
-        records: Iterable[ImageRecord],
+        records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],
         progress: Callable[[int], None] | None = None,
     ) -> ImportSummary:
         """Insert new images and update changed ones in place (keeping their ids), in one
@@ -166,13 +165,20 @@ class SqlImageRepository:
         the record says (clients know it by that id). An image or an id given twice, or a new
         image's id that another image holds, refuses the whole import (ImportConflict).
 
-        The records are bulk-loaded into a temporary table and merged with set-based
-        statements, so a million records cost a few joins rather than a million round trips.
+        The records are bulk-loaded into a temporary table as they come (an iterator of
+        records is never held whole) and merged with set-based statements, so a million
+        records cost a few joins rather than a million round trips. A record may come with
+        where it came from, `(where, record)`, which errors then name; otherwise "record N".
+        An exception from the iterator (a bad record in a file) rolls everything back.
         """
         staging = _staging_table()
         with catalog_write_transaction(self._engine) as conn:
             staging.create(conn)
             total = _bulk_load(conn, staging, records, progress)
+            if conn.dialect.name == "postgresql":
+                # A temporary table has no statistics until asked: without them the planner
+                # takes a million staged rows for a few and joins them row by row.
+                conn.exec_driver_sql(f"ANALYZE {staging.name}")
             _refuse_repeats(conn, staging)
             same_image = and_(*(images.c[f] == staging.c[f] for f in _KEY_FIELDS))
             new = ~exists().where(same_image)
@@ -219,33 +225,40 @@ def _refuse_repeats(conn: Connection, staging: Table) -> None:
             Index(f"{name}_all", *(staging.c[c] for c in columns)).create(conn)
             earlier = staging.alias("earlier")
             same = and_(*(earlier.c[c] == staging.c[c] for c in columns))
-            position, first, *values = conn.execute(
-                select(
-                    staging.c.position,
-                    func.min(earlier.c.position),
-                    *(staging.c[c] for c in columns),
-                )
-                .join(earlier, and_(same, earlier.c.position < staging.c.position))
-                .group_by(staging.c.position, *(staging.c[c] for c in columns))
+            first = (
+                select(func.min(earlier.c.position))
+                .where(same, earlier.c.position < staging.c.position)
+                .scalar_subquery()
+            )
+            later = (
+                select(staging.c.position, first.label("first"))
+                .where(first.is_not(None))
                 .order_by(staging.c.position)
                 .limit(1)
+                .subquery()
+            )
+            repeat, original = staging.alias("repeat"), staging.alias("original")
+            where, other, *values = conn.execute(
+                select(repeat.c.source, original.c.source, *(repeat.c[c] for c in columns))
+                .join(later, repeat.c.position == later.c.position)
+                .join(original, original.c.position == later.c.first)
             ).one()
             shown = "/".join(str(v) for v in values)
-            raise ImportConflict(position, f"{what} {shown} repeats", first) from None
+            raise ImportConflict(where, f"{what} {shown} repeats", other) from None
 
 
 def _refuse_taken_ids(conn: Connection, staging: Table, new) -> None:
     holder = images.alias("holder")
     taken = conn.execute(
-        select(staging.c.position, staging.c.id, holder.c.namespace, holder.c.name)
+        select(staging.c.source, staging.c.id, holder.c.namespace, holder.c.name)
         .join(holder, holder.c.id == staging.c.id)
         .where(new)
         .order_by(staging.c.position)
         .limit(1)
     ).first()
     if taken is not None:
-        position, id_, namespace, name = taken
-        raise ImportConflict(position, f"id {id_} belongs to image {namespace}/{name}")
+        where, id_, namespace, name = taken
+        raise ImportConflict(where, f"id {id_} belongs to image {namespace}/{name}")
 
 
 def _advance_id_sequence(conn: Connection) -> None:
@@ -262,7 +275,7 @@ def _advance_id_sequence(conn: Connection) -> None:
 def _bulk_load(
     conn: Connection,
     staging: Table,
-    records: Iterable[ImageRecord],
+    records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],
     progress: Callable[[int], None] | None,
 ) -> int:
     """Load the records into the staging table at the driver's bulk speed: COPY on PostgreSQL,
@@ -275,18 +288,22 @@ def _bulk_load(
     columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in staging.c)
     fields = ["id", *_RECORD_FIELDS]
     total = 0
-    records = iter(records)
-    while batch := list(itertools.islice(records, _LOAD_BATCH)):
+    located = (
+        item if isinstance(item, tuple) else (f"record {position}", item)
+        for position, item in enumerate(records)
+    )
+    # A batch at a time: the records may be a file being read, never held whole.
+    while batch := list(itertools.islice(located, _LOAD_BATCH)):
         rows = [
             tuple(
                 value if convert is None else convert(value)
                 for convert, value in zip(
                     to_driver,
-                    (total + offset, *(getattr(r, f) for f in fields)),
+                    (total + offset, where, *(getattr(r, f) for f in fields)),
                     strict=True,
                 )
             )
-            for offset, r in enumerate(batch)
+            for offset, (where, r) in enumerate(batch)
         ]
         if postgresql:
             # COPY streams every row in one command.
