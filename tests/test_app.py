@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from connexion.exceptions import ResolverError
@@ -12,7 +13,15 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.http.error_codes import ErrorCode
 from server.settings import Settings
+from server.spec import SPEC_PATH
 from tests.contract import documented_statuses, expected_error_code
+
+
+def test_the_server_binds_the_spec_the_client_is_generated_from():
+    # `make generate` reads the top-level openapi.yaml; a copy inside the package would let a
+    # spec edit change the client but not the server.
+    top_level = Path(__file__).resolve().parent.parent / "openapi.yaml"
+    assert SPEC_PATH.resolve() == top_level
 
 
 def test_spec_is_valid_openapi_3_0(spec):
