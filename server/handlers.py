@@ -10,14 +10,22 @@ from connexion import NoContent, request
 
 from server.store.images import ImageRepository
 
-# The methods openapi.yaml lists on the image path (its `Allow` header).
+# The methods openapi.yaml lists on each path (their `Allow` header).
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+
+
+def _stored_name(path_name: str) -> str:
+    # "$" stands for "/" in a nested image name: library$nginx is library/nginx.
+    return path_name.replace("$", "/")
+
+
+def _path_name(stored_name: str) -> str:
+    return stored_name.replace("/", "$")
 
 
 def show_official_image(namespace: str, repository: str) -> dict[str, object]:
     images: ImageRepository = request.state.images
-    # "$" stands for "/" in a nested image name: library$nginx is library/nginx.
-    return images.get(namespace, repository.replace("$", "/")).to_api()
+    return images.get(namespace, _stored_name(repository)).to_api()
 
 
 def check_official_image(namespace: str, repository: str) -> dict[str, object]:
@@ -27,4 +35,30 @@ def check_official_image(namespace: str, repository: str) -> dict[str, object]:
 
 
 def list_official_image_methods(namespace: str, repository: str) -> tuple[object, int, dict]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
+def list_official_images(
+    namespace: str, limit: int, marker: str | None = None, name: str | None = None
+) -> dict[str, object]:
+    images: ImageRepository = request.state.images
+    page = images.page(
+        namespace,
+        limit,
+        after=None if marker is None else _stored_name(marker),
+        prefix=None if name is None else _stored_name(name),
+    )
+    body: dict[str, object] = {"repos": [image.to_api() for image in page.images]}
+    if page.more:
+        body["nextMarker"] = _path_name(page.images[-1].name)
+    return body
+
+
+def check_official_images(
+    namespace: str, limit: int, marker: str | None = None, name: str | None = None
+) -> dict[str, object]:
+    return list_official_images(namespace, limit, marker, name)
+
+
+def list_official_images_methods(namespace: str) -> tuple[object, int, dict]:
     return NoContent, 204, {"Allow": ALLOWED_METHODS}

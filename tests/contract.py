@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 OPERATION_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+LIST_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos"
 
 
 def resolve(spec: dict, node: dict) -> dict:
@@ -18,17 +19,18 @@ def resolve(spec: dict, node: dict) -> dict:
     return node
 
 
-def response_of(spec: dict, status: int, method: str = "get") -> dict:
-    return resolve(spec, spec["paths"][OPERATION_PATH][method]["responses"][str(status)])
+def response_of(spec: dict, status: int, method: str = "get", path: str = OPERATION_PATH) -> dict:
+    return resolve(spec, spec["paths"][path][method]["responses"][str(status)])
 
 
-def documented_statuses(spec: dict, method: str = "get") -> set[int]:
-    return {int(s) for s in spec["paths"][OPERATION_PATH][method]["responses"]}
+def documented_statuses(spec: dict, method: str = "get", path: str = OPERATION_PATH) -> set[int]:
+    return {int(s) for s in spec["paths"][path][method]["responses"]}
 
 
-def expected_error_code(spec: dict, status: int) -> str:
-    """The SWR error code the spec's example gives for an error status."""
-    return response_of(spec, status)["content"]["application/json"]["example"]["error_code"]
+def expected_error_code(spec: dict, status: int, path: str = OPERATION_PATH) -> str:
+    """The SWR error code the spec's example gives for an error status of GET on `path`."""
+    response = response_of(spec, status, path=path)
+    return response["content"]["application/json"]["example"]["error_code"]
 
 
 def request_id_pattern(spec: dict) -> re.Pattern[str]:
@@ -49,3 +51,7 @@ def assert_request_id(spec: dict, headers, body: dict | None = None) -> str:
 
 def path_for(namespace: str, repository: str) -> str:
     return OPERATION_PATH.format(namespace=namespace, repository=repository)
+
+
+def list_path_for(namespace: str) -> str:
+    return LIST_PATH.format(namespace=namespace)

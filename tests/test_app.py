@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.http.error_codes import ErrorCode
 from server.settings import Settings
-from server.spec import SPEC_PATH
-from tests.contract import documented_statuses, expected_error_code
+from server.spec import SPEC_PATH, load_spec
+from tests.contract import LIST_PATH, documented_statuses, expected_error_code
 
 
 def test_the_server_binds_the_spec_the_client_is_generated_from():
@@ -72,12 +72,18 @@ def test_error_codes_match_the_spec(spec):
     assert documented_statuses(spec) == {200, *by_status}
     for status, code in by_status.items():
         assert expected_error_code(spec, status) == code.value
+    # A list has no image to miss: its only 404 is a path that names nothing.
+    listing = {**by_status, 404: ErrorCode.NO_SUCH_RESOURCE}
+    assert documented_statuses(spec, path=LIST_PATH) == {200, *listing}
+    for status, code in listing.items():
+        assert expected_error_code(spec, status, path=LIST_PATH) == code.value
 
 
-def test_the_allow_header_lists_the_spec_methods(spec):
+@pytest.mark.parametrize("template", [*load_spec()["paths"]])
+def test_the_allow_header_lists_the_spec_methods(spec, template):
     from server.handlers import ALLOWED_METHODS
 
-    path = next(iter(spec["paths"].values()))
+    path = spec["paths"][template]
     declared = {
         m.upper()
         for m in path

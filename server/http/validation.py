@@ -8,10 +8,12 @@ of on every request.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from connexion.validators import ParameterValidator
 from jsonschema.exceptions import best_match
+from starlette.datastructures import QueryParams
 
 from server.patterns import SpecValidator
 
@@ -23,8 +25,15 @@ def _rule_broken(error) -> str:
         "maxLength": f"is longer than {error.validator_value} characters",
         "type": f"must be of type {error.validator_value}",
         "enum": "is not one of the allowed values",
+        "minimum": f"must be at least {error.validator_value}",
+        "maximum": f"must be at most {error.validator_value}",
     }
     return rules.get(error.validator, f"violates '{error.validator}'")
+
+
+# What a query string's integer may look like. Connexion converts with int(), which would also
+# take " 5", "+5" and "5_0".
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class ShortMessageParameterValidator(ParameterValidator):
@@ -46,3 +55,14 @@ class ShortMessageParameterValidator(ParameterValidator):
         if error is None:
             return None
         return f"Invalid {parameter_type} parameter '{param['name']}': {_rule_broken(error)}."
+
+    def validate_query_parameter(self, param, request):  # type: ignore[override]
+        # Connexion keeps the last of repeated values and has already converted the one it
+        # kept: judge the query string as sent.
+        sent = QueryParams(request.scope["query_string"]).getlist(param["name"])
+        if len(sent) > 1:
+            return f"Invalid query parameter '{param['name']}': must be given at most once."
+        schema = param.get("schema", param)
+        if sent and schema.get("type") == "integer" and not _INTEGER.fullmatch(sent[0]):
+            return f"Invalid query parameter '{param['name']}': must be of type integer."
+        return super().validate_query_parameter(param, request)

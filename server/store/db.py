@@ -38,13 +38,18 @@ metadata = MetaData(
 # SQLite only auto-increments INTEGER PRIMARY KEY, so 64-bit ids use INTEGER there.
 _id_type = BigInteger().with_variant(Integer(), "sqlite")
 
+# Lists are ordered by name and paged by name, both from the (namespace, name) index. SQLite
+# compares bytes; PostgreSQL would follow the database's locale (en_US puts "_" before "-"), so
+# the column is declared "C": the same order on both stores, and an index that serves it.
+_name_type = String(128).with_variant(String(128, collation="C"), "postgresql")
+
 images = Table(
     "images",
     metadata,
     Column("id", _id_type, primary_key=True, autoincrement=True),
     # 64 and 128 are SWR's limits; a nested name is stored with "/" (the URL's "$").
     Column("namespace", String(64), nullable=False),
-    Column("name", String(128), nullable=False),
+    Column("name", _name_type, nullable=False),
     Column("user", String(64), nullable=False),
     Column("description", Text, nullable=False),
     Column("full_description", Text, nullable=False),

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     Index,
     MetaData,
+    Select,
     Table,
     Text,
     and_,
@@ -91,8 +92,19 @@ class ImportSummary:
         return f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}"
 
 
+@dataclass(frozen=True)
+class ImagePage:
+    images: list[Image]
+    # Whether images follow the last one: the next page starts after its name.
+    more: bool
+
+
 class ImageRepository(Protocol):
     def get(self, namespace: str, name: str) -> Image: ...
+
+    def page(
+        self, namespace: str, limit: int, after: str | None = None, prefix: str | None = None
+    ) -> ImagePage: ...
 
 
 _RECORD_COLUMNS = [c for c in images.c if c.name != "id"]
@@ -136,6 +148,15 @@ class SqlImageRepository:
         # One row or none: count(*) would read the whole table (a seq scan on PostgreSQL).
         with self._engine.connect() as conn:
             return conn.execute(select(images.c.id).limit(1)).first() is None
+
+    def page(
+        self, namespace: str, limit: int, after: str | None = None, prefix: str | None = None
+    ) -> ImagePage:
+        """Up to `limit` images of a namespace in name order, after the name `after`, whose
+        names start with `prefix`."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(page_query(namespace, limit, after, prefix)).mappings().all()
+        return ImagePage([Image(**row) for row in rows[:limit]], more=len(rows) > limit)
 
     def count(self) -> int:
         with self._engine.connect() as conn:
@@ -270,6 +291,25 @@ def _advance_id_sequence(conn: Connection) -> None:
         f"(SELECT max(id) FROM images), (SELECT last_value FROM {sequence})))",
         {"sequence": sequence},
     )
+
+
+def page_query(namespace: str, limit: int, after: str | None, prefix: str | None) -> Select:
+    """Keyset paging: every condition is a range on the (namespace, name) unique index, so a
+    page reads only its own rows wherever it starts, and a walk resumed after a name neither
+    repeats nor skips an image when others are inserted meanwhile. The prefix is a range too,
+    not LIKE, whose `_` and `%` are wildcards (and case-blind on SQLite). One row more than
+    asked says whether another page follows, without a count."""
+    query = select(images).where(images.c.namespace == namespace)
+    if after is not None:
+        query = query.where(images.c.name > after)
+    if prefix:
+        query = query.where(images.c.name >= prefix, images.c.name < _successor(prefix))
+    return query.order_by(images.c.name).limit(limit + 1)
+
+
+def _successor(prefix: str) -> str:
+    """The first string, in byte order, after all those that start with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _bulk_load(

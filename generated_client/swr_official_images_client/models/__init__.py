@@ -2,8 +2,10 @@
 
 from .error import Error
 from .official_image import OfficialImage
+from .official_image_page import OfficialImagePage
 
 __all__ = (
     "Error",
     "OfficialImage",
+    "OfficialImagePage",
 )
