@@ -40,17 +40,18 @@ schema = schemathesis.openapi.from_path(SPEC_PATH)
 
 @dataclass
 class ContractRun:
-    """What one store's contract run reached: (phase, method, status) of every response."""
+    """What one store's contract run reached: (phase, method, path, status) of every
+    response."""
 
-    outcomes: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    outcomes: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
 
 
 @pytest.fixture(scope="module")
 def contract_run(request, live_server) -> Iterator[ContractRun]:
     """Judges a store's whole run once its cases are done, so that it holds whatever else is
     selected and in whatever order: the checks the contract relies on judged responses, and
-    cases reached existing images, not only 404s (the examples phase found the spec's example
-    image, and generated cases found images too)."""
+    cases reached existing images on every path, not only 404s (the examples phase found the
+    spec's example image, and generated cases found images too)."""
     run = ContractRun()
     checks_before = CHECKS_RAN.copy()
     failures_before = request.session.testsfailed
@@ -60,14 +61,15 @@ def contract_run(request, live_server) -> Iterator[ContractRun]:
     assert run.outcomes, "the contract test ran no case"
     missing = REQUIRED_CHECKS - set(CHECKS_RAN - checks_before)
     assert not missing, f"checks that judged no response: {sorted(missing)}"
-    for reader in {method for _, method, _ in run.outcomes} & {"GET", "HEAD"}:
-        assert run.outcomes[("examples", reader, 200)] > 0, run.outcomes
+    readers = {(method, path) for _, method, path, _ in run.outcomes if method in {"GET", "HEAD"}}
+    for reader, path in readers:
+        assert run.outcomes[("examples", reader, path, 200)] > 0, run.outcomes
         generated_hits = sum(
             n
-            for (phase, method, status), n in run.outcomes.items()
-            if phase in {"coverage", "fuzzing"} and method == reader and status == 200
+            for (phase, method, where, status), n in run.outcomes.items()
+            if phase in {"coverage", "fuzzing"} and (method, where, status) == (reader, path, 200)
         )
-        assert generated_hits > 0, run.outcomes
+        assert generated_hits > 0, (reader, path, run.outcomes)
 
 
 @schema.parametrize()
@@ -81,4 +83,4 @@ def test_the_server_keeps_the_contract(case, live_server, contract_run):
     case.headers = headers
     response = case.call_and_validate(base_url=live_server.base_url, checks=ALL_CHECKS)
     phase = case.meta.phase.name.value if case.meta else "explicit"
-    contract_run.outcomes[(phase, case.method.upper(), response.status_code)] += 1
+    contract_run.outcomes[(phase, case.method.upper(), case.path, response.status_code)] += 1

@@ -23,6 +23,7 @@ from tests.conftest import serve
 from tests.contract import assert_request_id, expected_error_code, resolve
 
 IMAGE_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+LIST_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos"
 TOKEN = "<token>"  # replaced by the live server's valid token when the row is sent
 
 
@@ -67,15 +68,21 @@ class Row:
     raw: bytes | None = None  # a whole request, when it is not even valid HTTP
     echo: str | None = None  # input that must not come back in the message
     name: str | None = None  # for 200: the image name the body must show
+    first: str | None = None  # for a 200 page: its first image's name ("" for an empty page)
 
 
 def image(namespace: str = "official", repository: str = "nginx") -> str:
     return IMAGE_PATH.format(namespace=namespace, repository=repository)
 
 
+def listing(query: str = "", namespace: str = "official") -> str:
+    return LIST_PATH.format(namespace=namespace) + query
+
+
 SPEC = load_spec()
-# The methods the spec says the image path refuses, and the Allow header it promises.
+# The methods the spec says the paths refuse, and the Allow header it promises.
 OTHER_METHODS = SPEC["paths"][IMAGE_PATH]["x-other-methods"]["methods"]
+LIST_OTHER_METHODS = SPEC["paths"][LIST_PATH]["x-other-methods"]["methods"]
 ALLOW = SPEC["components"]["headers"]["Allow"]["schema"]["enum"][0]
 NO_ROUTE = ErrorCode.NO_SUCH_RESOURCE.value
 NOT_ALLOWED = ErrorCode.METHOD_NOT_ALLOWED.value
@@ -185,10 +192,7 @@ ROWS = [
         headers=[("X-Auth-Token", TOKEN), ("X-Request-Id", "<script>alert(1)</script>")],
     ),
     # --- methods -----------------------------------------------------------------------------
-    *[
-        Row(f"method {m}", GOOD, 405, NOT_ALLOWED, method=m)
-        for m in ("PUT", "POST", "DELETE", "PATCH", "TRACE")
-    ],
+    *[Row(f"method {m}", GOOD, 405, NOT_ALLOWED, method=m) for m in OTHER_METHODS],
     Row("method HEAD on an image", GOOD, 200, "", method="HEAD"),
     Row("method HEAD on no image", image(repository="nope"), 404, "", method="HEAD"),
     Row("method HEAD without a token", GOOD, 401, "", method="HEAD", headers=[]),
@@ -202,6 +206,52 @@ ROWS = [
         headers=[],
     ),
     Row("unknown method", GOOD, 400, raw=b"BREW /v2 HTTP/1.1\r\nHost: a\r\n\r\n"),
+    # --- the list ----------------------------------------------------------------------------
+    Row("list: first page", listing(), 200, first="adminer"),
+    Row("list: a page after a marker", listing("?limit=1&marker=nginw"), 200, first="nginx"),
+    Row(
+        "list: marker of a nested name",
+        listing("?marker=library%24nginw"),
+        200,
+        first="library/nginx",
+    ),
+    Row("list: limit 1000 is valid", listing("?limit=1000"), 200, first="adminer"),
+    Row("list: limit 0", listing("?limit=0"), 400),
+    Row("list: limit 1001", listing("?limit=1001"), 400, echo="1001"),
+    Row("list: negative limit", listing("?limit=-1"), 400),
+    Row("list: limit not a number", listing("?limit=ten"), 400, echo="ten"),
+    Row("list: limit with a sign", listing("?limit=%2B5"), 400),
+    Row("list: limit with spaces", listing("?limit=%205%20"), 400),
+    Row("list: limit in exponent form", listing("?limit=1e2"), 400, echo="1e2"),
+    Row("list: limit beyond 64 bits", listing("?limit=" + "9" * 30), 400, echo="9" * 30),
+    Row("list: limit of 5000 digits", listing("?limit=" + "9" * 5000), 400, echo="9" * 30),
+    Row("list: limit twice", listing("?limit=1&limit=2"), 400),
+    Row("list: limit empty", listing("?limit="), 400),
+    Row("list: marker empty", listing("?marker="), 400),
+    Row("list: marker uppercase", listing("?marker=NGINX"), 400, echo="NGINX"),
+    Row("list: marker SQL", listing("?marker=nginx'%20OR%20'1'='1"), 400, echo="OR '1'='1"),
+    Row("list: marker NUL", listing("?marker=ngi%00nx"), 400),
+    Row("list: marker with a slash", listing("?marker=library%2Fnginx"), 400),
+    Row("list: marker 129 characters", listing("?marker=" + "m" * 129), 400, echo="m" * 129),
+    Row("list: marker twice", listing("?marker=a&marker=b"), 400),
+    Row("list: name SQL wildcard %", listing("?name=ngin%25"), 400),
+    Row("list: name glob *", listing("?name=ngin*"), 400),
+    Row("list: name uppercase", listing("?name=NGIN"), 400, echo="NGIN"),
+    Row("list: name unicode", listing("?name=ng%C3%AF"), 400),
+    Row("list: name empty", listing("?name="), 400),
+    Row("list: name _ is no wildcard", listing("?name=ngin_"), 200, first=""),
+    Row("list: name . is no wildcard", listing("?name=ngin."), 200, first=""),
+    Row("list: unknown query parameter", listing("?offset=10"), 400, echo="offset"),
+    Row("list: namespace uppercase", listing(namespace="Official"), 400, echo="Official"),
+    Row("list: unknown namespace", listing(namespace="nobody"), 200, first=""),
+    Row("list: trailing slash", listing("/"), 404, NO_ROUTE),
+    Row("list: no token", listing(), 401, headers=[]),
+    Row("list: bad limit without a token", listing("?limit=0"), 401, headers=[]),
+    *[Row(f"list: method {m}", listing(), 405, NOT_ALLOWED, method=m) for m in LIST_OTHER_METHODS],
+    Row("list: method HEAD", listing(), 200, "", method="HEAD"),
+    Row("list: method HEAD with a bad limit", listing("?limit=0"), 400, "", method="HEAD"),
+    Row("list: method HEAD without a token", listing(), 401, "", method="HEAD", headers=[]),
+    Row("list: method OPTIONS", listing(), 204, "", method="OPTIONS", headers=[]),
     # --- transport ---------------------------------------------------------------------------
     Row("URL over the limit", image(repository="a" * 9000), 414),
     Row(
@@ -331,6 +381,9 @@ def test_hostile_input(spec, live_server, row):
         assert response.headers["Allow"] == ALLOW
     if row.name is not None:
         assert response.json()["name"] == row.name
+    if row.first is not None:
+        repos = response.json()["repos"]
+        assert (repos[0]["name"] if repos else "") == row.first
 
     # Whatever the row did, the server still serves.
     after = send_raw(live_server.base_url, request_bytes("GET", GOOD, [("X-Auth-Token", token)]))
