@@ -4,6 +4,7 @@ of its README against a live server, sync and async."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,7 +50,8 @@ def test_client_dist_builds_an_sdist_and_a_wheel_of_the_spec_version(dist, spec)
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
-def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_path):
+def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_path, catalog_file):
+    catalog = [r["name"] for r in json.loads(catalog_file.read_text(encoding="utf-8"))]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = {
@@ -95,6 +97,8 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_
         "stranger 401 the token is missing, unknown, expired or revoked",
         "patient nginx",
         "patient async library/nginx",
+        f"listed {len(catalog)} from {min(catalog)}",
+        "nested ['library/nginx']",
     ]:
         assert expected in lines, output
     [invalid] = [line for line in lines if line.startswith("Not-A-Valid-Name ")]

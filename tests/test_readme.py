@@ -39,7 +39,7 @@ def test_readme_curl_line_answers_what_the_readme_shows(live_server):
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
-def test_readme_python_snippets_run(live_server, tmp_path):
+def test_readme_python_snippets_run(live_server, tmp_path, catalog_file):
     blocks = code_blocks(README.read_text(encoding="utf-8"), "python")
     assert blocks, "README.md has no Python snippet"
     program = substitute(
@@ -59,3 +59,7 @@ def test_readme_python_snippets_run(live_server, tmp_path):
     lines = result.stdout.splitlines()
     assert "nginx 123123123 2017-10-16 21:33:44" in lines, output
     assert any("name='library/nginx'" in line for line in lines), output
+    # The walk through all pages met every image of the catalog, and the prefix the nested one.
+    names = sorted(r["name"] for r in json.loads(catalog_file.read_text(encoding="utf-8")))
+    assert f"{len(names)} images: {names[0]} … {names[-1]}" in lines, output
+    assert "['library/nginx']" in lines, output
