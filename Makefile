@@ -32,11 +32,12 @@ BENCH_ARGS ?=
 BENCH_QUICK = --records 100000 --stores sqlite --rounds 2 --duration 3 --warmup 1
 BENCH_FRAMEWORKS = --parts frameworks --stores sqlite --rounds 3 --duration 5
 
-.PHONY: help install node-tools serve migrate test fuzz bench lint typecheck check-breaking release format generate check-generated client-dist docs clean
+.PHONY: help install node-tools serve migrate test test-fast fuzz bench lint typecheck check-breaking release format generate check-generated client-dist docs clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
 	@echo "make test             run the test suite (with a bounded schemathesis run)"
+	@echo "make test-fast        the suite without the tests marked slow: the inner loop"
 	@echo "make fuzz             deep schemathesis run: FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) cases per operation"
 	@echo "make bench            import 1M images, lookups at 200 vs 1M, and vs FastAPI/Starlette/Connexion"
 	@echo "make migrate          create or upgrade the schema of SWR_DATABASE_URL"
@@ -72,6 +73,11 @@ migrate: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
+
+# The inner loop: everything but the tests marked slow (schemathesis, Spectral, the client's
+# virtualenv, concurrent processes). `make test`, and CI, run them all.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz --max-examples $(FUZZ_EXAMPLES)

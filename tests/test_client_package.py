@@ -15,6 +15,8 @@ import pytest
 
 from tests.snippets import code_blocks, substitute
 
+pytestmark = pytest.mark.slow  # builds the client and installs it into a fresh virtualenv
+
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_README = ROOT / "generated_client" / "README.md"
 DOCUMENTED_URL = "http://127.0.0.1:8080"

@@ -16,6 +16,8 @@ from schemathesis.checks import CHECKS, load_all_checks
 from server.spec import SPEC_PATH
 from tests.schemathesis_hooks import CHECKS_RAN  # importing it registers the hooks
 
+pytestmark = pytest.mark.slow
+
 load_all_checks()
 # Every check schemathesis has; contract_run asserts that the ones named here really ran.
 ALL_CHECKS = CHECKS.get_all()

@@ -338,6 +338,7 @@ def test_an_import_does_not_hold_the_file(database_url, engine, tmp_path, layout
 # --- concurrency -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_imports_at_once_neither_interleave_nor_lose_rows(database_url, engine, tmp_path):
     shared = 2000
     base = [image(f"shared-{i}", star_count=0) for i in range(shared)]

@@ -408,6 +408,7 @@ def image(name: str, **changes) -> dict:
 BEFORE = 100  # images there before and after the imports
 
 
+@pytest.mark.slow
 def test_a_walk_during_imports_returns_every_lasting_image_exactly_once(
     empty_database_url, tmp_path
 ):

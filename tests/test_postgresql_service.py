@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import make_url
 
 from server.settings import Settings
@@ -79,6 +80,7 @@ def worker_pids_by_request(log: Path) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_two_workers_serve_newly_imported_data(empty_postgresql_url, catalog_file, tmp_path):
     url = migrate(empty_postgresql_url)
     assert run_cli(url, "import", str(catalog_file)).code == 0

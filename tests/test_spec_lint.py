@@ -16,10 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECTRAL = ROOT / "node_modules" / ".bin" / "spectral"
 IMAGE_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
 
-pytestmark = pytest.mark.skipif(
-    not SPECTRAL.exists(),
-    reason="Spectral is not installed: `make node-tools` (run by `make lint` and `make test`)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not SPECTRAL.exists(),
+        reason="Spectral is not installed: `make node-tools` (run by `make lint` and `make test`)",
+    ),
+    pytest.mark.slow,  # each test runs Spectral in Node.js; `make lint` lints the spec itself
+]
 
 
 def lint(tmp_path: Path, spec: dict) -> list[tuple[str, str]]:
