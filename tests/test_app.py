@@ -79,6 +79,12 @@ def test_error_codes_match_the_spec(spec):
         assert expected_error_code(spec, status, path=LIST_PATH) == code.value
 
 
+@pytest.mark.parametrize("method", ["head", "get", "options"])
+def test_the_list_answers_with_the_statuses_of_the_details(spec, method):
+    # The same transport, security and validation stand in front of both paths.
+    assert documented_statuses(spec, method, LIST_PATH) == documented_statuses(spec, method)
+
+
 @pytest.mark.parametrize("template", [*load_spec()["paths"]])
 def test_the_allow_header_lists_the_spec_methods(spec, template):
     from server.handlers import ALLOWED_METHODS

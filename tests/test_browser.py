@@ -14,6 +14,8 @@ import pytest
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, output_folder, require_browser
 from tests.contract import expected_error_code, resolve
 
+pytestmark = pytest.mark.slow  # a real browser: seconds a page
+
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
