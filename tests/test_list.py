@@ -309,7 +309,8 @@ def test_postgresql_pages_in_byte_order_whatever_the_database_locale(empty_postg
             conn.exec_driver_sql(
                 'ALTER TABLE images ALTER COLUMN name TYPE varchar(128) COLLATE "en-US-x-icu"'
             )
-            conn.execute(insert(images), [asdict(record(n)) for n in LOCALE_SENSITIVE])
+            rows = [asdict(record(n)) | {"id": i} for i, n in enumerate(LOCALE_SENSITIVE, 1)]
+            conn.execute(insert(images), rows)
         assert walk_repository(engine, "official", limit=3) != sorted(LOCALE_SENSITIVE)
 
         migrate(empty_postgresql_url)
