@@ -39,6 +39,23 @@ def list_official_image_methods(namespace: str, repository: str):
     return NoContent, 204, {"Allow": "GET, HEAD, OPTIONS"}
 
 
+def list_official_images(
+    namespace: str, limit: int, marker: str | None = None, name: str | None = None
+):
+    headers = store.response_headers(request.headers.get("x-request-id"))
+    return store.list_images(namespace, limit, marker, name), 200, headers
+
+
+def check_official_images(
+    namespace: str, limit: int, marker: str | None = None, name: str | None = None
+):
+    return list_official_images(namespace, limit, marker, name)
+
+
+def list_official_images_methods(namespace: str):
+    return NoContent, 204, {"Allow": "GET, HEAD, OPTIONS"}
+
+
 def _error(req: ConnexionRequest, status: int, code: str, message: str) -> ConnexionResponse:
     headers = store.response_headers(req.headers.get("x-request-id"))
     return ConnexionResponse(

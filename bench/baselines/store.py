@@ -84,6 +84,31 @@ def find_image(namespace: str, repository: str) -> dict[str, object] | None:
     return image
 
 
+def list_images(
+    namespace: str, limit: int, marker: str | None, prefix: str | None
+) -> dict[str, object]:
+    """A page as the list operation answers it: keyset on (namespace, name), a prefix as a
+    range, one row more to know whether another page follows."""
+    query = select(images).where(images.c.namespace == namespace)
+    if marker is not None:
+        query = query.where(images.c.name > marker.replace("$", "/"))
+    if prefix is not None:
+        low = prefix.replace("$", "/")
+        query = query.where(images.c.name >= low, images.c.name < low[:-1] + chr(ord(low[-1]) + 1))
+    query = query.order_by(images.c.name).limit(limit + 1)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    repos = []
+    for row in rows[:limit]:
+        image = {field: row[field] for field in IMAGE_FIELDS}
+        image["last_updated"] = row["last_updated"].strftime("%Y-%m-%d %H:%M:%S")
+        repos.append(image)
+    page: dict[str, object] = {"repos": repos}
+    if len(rows) > limit:
+        page["nextMarker"] = repos[-1]["name"].replace("/", "$")
+    return page
+
+
 def response_headers(request_id_header: str | None) -> dict[str, str]:
     """X-Request-Id (the caller's when it is plain, else a fresh one) and the security headers."""
     if request_id_header is None or not _SANE_REQUEST_ID.fullmatch(request_id_header):
