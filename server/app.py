@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from connexion import AsyncApp
@@ -17,10 +18,14 @@ from server.http.routing import connexion_middlewares
 from server.http.validation import ShortMessageParameterValidator
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
+from server.store.access_keys import AccessKeyStore
 from server.store.db import make_engine
 from server.store.images import SqlImageRepository
+from server.store.master_key import load_master_key
 from server.store.migrations import prepare_schema
 from server.store.tokens import TokenStore
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> AsyncApp:
@@ -33,7 +38,16 @@ def create_app(settings: Settings) -> AsyncApp:
             # fails here.
             prepare_schema(engine)
             # Lifespan state: every request sees these as request.state.<name>.
-            yield {"images": SqlImageRepository(engine), "tokens": TokenStore(engine)}
+            # The embedded default makes its master key on first start; without one (PostgreSQL
+            # and no SWR_SECRET_KEY) tokens still work and signed requests are refused.
+            master_key = load_master_key(settings, create=True)
+            if master_key is None:
+                log.warning("AK/SK request signing is off: SWR_SECRET_KEY is not set")
+            yield {
+                "images": SqlImageRepository(engine),
+                "tokens": TokenStore(engine),
+                "access_keys": AccessKeyStore(engine, master_key),
+            }
         finally:
             engine.dispose()
 

@@ -31,8 +31,10 @@ from server.catalog.files import (
 )
 from server.settings import Settings, SettingsError, display_value, setting_infos
 from server.spec import load_spec
+from server.store.access_keys import AccessKeyError, AccessKeyStore
 from server.store.db import make_engine
 from server.store.images import ImportConflict, SqlImageRepository
+from server.store.master_key import load_master_key
 from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
 from server.store.tokens import TokenError, TokenStore, utc_now
 
@@ -123,6 +125,10 @@ class Stores:
     @property
     def tokens(self) -> TokenStore:
         return TokenStore(self.engine)
+
+    def access_keys(self, *, create_master_key: bool = False) -> AccessKeyStore:
+        master_key = load_master_key(self._settings, create=create_master_key)
+        return AccessKeyStore(self.engine, master_key)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -309,6 +315,54 @@ def version_text() -> str:
     )
 
 
+def cmd_key_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    keys = stores.access_keys(create_master_key=True)
+    try:
+        access_key_id, secret = keys.create(args.name)
+    except AccessKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    # Two lines alone on stdout, so that a script can read them: the AK, then the SK.
+    print(access_key_id)
+    print(secret)
+    print(
+        f"key {args.name!r} created: the access key id, then the secret access key, shown only "
+        "now; the secret is kept encrypted under the master key",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    print(f"{'NAME':<24} {'ACCESS KEY ID':<20}  {'STATE':<8} CREATED (UTC)")
+    for info in stores.access_keys().list():
+        print(
+            f"{info.name:<24} {info.access_key_id:<20}  {info.state:<8} "
+            f"{info.created_at:%Y-%m-%d %H:%M:%S}"
+        )
+    return 0
+
+
+def cmd_key_disable(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    try:
+        stores.access_keys().disable(args.name)
+    except AccessKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"key {args.name!r} disabled", file=sys.stderr)
+    return 0
+
+
+def cmd_key_delete(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    try:
+        stores.access_keys().delete(args.name)
+    except AccessKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"key {args.name!r} deleted", file=sys.stderr)
+    return 0
+
+
 def settings_epilog() -> str:
     lines = ["settings (flag > environment variable > .env in the working directory > default):"]
     for info in setting_infos():
@@ -414,6 +468,24 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
     revoke.set_defaults(run=cmd_token_revoke)
+
+    key = commands.add_parser("key", help="manage AK/SK access keys (request signing)")
+    key_commands = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser(
+        "create", help="issue a key; print its access key id and secret access key on stdout"
+    )
+    create.add_argument("name", help="a name to list, disable and delete it by")
+    create.set_defaults(run=cmd_key_create)
+    key_commands.add_parser("list", help="list keys (never their secrets)").set_defaults(
+        run=cmd_key_list
+    )
+    for action, run, what in (
+        ("disable", cmd_key_disable, "refuse a key's signatures from now on; it stays listed"),
+        ("delete", cmd_key_delete, "delete a key"),
+    ):
+        command = key_commands.add_parser(action, help=what)
+        command.add_argument("name")
+        command.set_defaults(run=run)
     return parser
 
 

@@ -172,6 +172,18 @@ class Settings(BaseSettings):
         le=3_600_000,
     )
 
+    # The master key that encrypts AK/SK secrets. Unset on a SQLite file, a key file beside the
+    # database is created on first start; on PostgreSQL, unset means no AK/SK signing.
+    secret_key: SecretStr | None = setting(
+        None,
+        "master key that encrypts the AK/SK secrets; when unset, a SQLite store uses a key file "
+        "beside the database (created on first start, mode 0600) and PostgreSQL has no AK/SK "
+        "signing",
+        "a string of at least 32 characters, e.g. from `openssl rand -base64 32`",
+        secret=True,
+        min_length=32,
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

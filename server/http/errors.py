@@ -66,7 +66,7 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
             request,
             401,
             ErrorCode.AUTHENTICATION_FAILED,
-            "Authentication failed: the X-Auth-Token header is missing.",
+            "Authentication failed: neither an X-Auth-Token header nor an AK/SK signature.",
         )
     if isinstance(exc, ExtraParameterProblem):
         # Its detail lists the unknown names, which are input: never echo them.

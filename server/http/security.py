@@ -1,13 +1,22 @@
-"""The `AuthToken` security scheme's check (openapi.yaml `x-apikeyInfoFunc`)."""
+"""The security schemes' checks (openapi.yaml `x-apikeyInfoFunc`): `AuthToken` (an API token in
+`X-Auth-Token`) and `AkSk` (an SDK-HMAC-SHA256 signature in `Authorization`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from connexion.exceptions import OAuthResponseProblem
+from connexion.security import NO_VALUE
 from starlette.concurrency import run_in_threadpool
 
+from server.http.aksk import SignatureRefused, is_signature, verify
+from server.store.access_keys import AccessKeyStore
 from server.store.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+AMBIGUOUS = "both an X-Auth-Token and an AK/SK signature; send one"
 
 
 class AuthenticationFailed(OAuthResponseProblem):
@@ -22,6 +31,9 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     # Two tokens are ambiguous: which one a proxy or a server reads would decide who you are.
     if len(request.headers.getlist("x-auth-token")) > 1:
         raise AuthenticationFailed("more than one X-Auth-Token header")
+    # Two identities at once are as ambiguous as two tokens.
+    if any(is_signature(value) for value in request.headers.getlist("authorization")):
+        raise AuthenticationFailed(AMBIGUOUS)
     # Whitespace around a field value is not part of it (RFC 9110, section 5.5); the HTTP parser
     # leaves trailing whitespace in place.
     token = token.strip(" \t")
@@ -31,3 +43,19 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     # The store does blocking I/O: keep it off the event loop.
     info = await run_in_threadpool(tokens.verify, token)
     return None if info is None else {"sub": info.name}
+
+
+async def signature_info(authorization: str, request: Any) -> dict[str, Any] | None:
+    """Connexion calls this with the `Authorization` value (the `AkSk` scheme)."""
+    if "x-auth-token" in request.headers:
+        if not is_signature(authorization):
+            # Some other Authorization beside a token (a proxy's, say): the token decides.
+            return NO_VALUE
+        raise AuthenticationFailed(AMBIGUOUS)
+    keys: AccessKeyStore = request.state.access_keys
+    try:
+        signed_by = await run_in_threadpool(verify, request.scope, keys)
+    except SignatureRefused as exc:
+        raise AuthenticationFailed(str(exc)) from None
+    log.info("signed request: access key %r", signed_by.key_name)
+    return {"sub": signed_by.key_name}

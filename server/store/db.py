@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -73,6 +74,20 @@ api_tokens = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=True),
     Column("revoked_at", DateTime, nullable=True),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # The access key id (AK) is public: it names the key in every signed request.
+    Column("access_key_id", String(32), nullable=False, unique=True),
+    # The secret (SK) must be recoverable to check a signature, so it is kept encrypted under
+    # the master key (AES-GCM, nonce first), never hashed and never in the clear.
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime, nullable=True),
 )
 
 
