@@ -238,7 +238,6 @@ def tamper_authorization(headers, change) -> list[tuple[str, str]]:
 
 
 NGINX = path_for("official", "nginx")
-NOW = datetime.now(UTC)
 
 
 @dataclass
@@ -333,21 +332,21 @@ TAMPERED = [
     Tampered(
         "X-Sdk-Date 16 minutes old",
         "more than 15 minutes off the server's clock",
-        lambda s, ak, sk: _signed(s, ak, sk, date=NOW - timedelta(minutes=16)),
+        lambda s, ak, sk: _signed(s, ak, sk, date=datetime.now(UTC) - timedelta(minutes=16)),
     ),
     Tampered(
         "X-Sdk-Date 16 minutes ahead",
         "more than 15 minutes off the server's clock",
-        lambda s, ak, sk: _signed(s, ak, sk, date=NOW + timedelta(minutes=16)),
+        lambda s, ak, sk: _signed(s, ak, sk, date=datetime.now(UTC) + timedelta(minutes=16)),
     ),
     Tampered(
         "token and signature",
-        "both an X-Auth-Token and an AK/SK signature",
+        "both an X-Auth-Token and an SDK-HMAC-SHA256 signature",
         lambda s, ak, sk: (NGINX, [*_signed(s, ak, sk)[1], ("X-Auth-Token", s.live.tokens.valid)]),
     ),
     Tampered(
         "bad token and valid signature",
-        "both an X-Auth-Token and an AK/SK signature",
+        "both an X-Auth-Token and an SDK-HMAC-SHA256 signature",
         lambda s, ak, sk: (NGINX, [*_signed(s, ak, sk)[1], ("X-Auth-Token", "swr_nope")]),
     ),
     Tampered(

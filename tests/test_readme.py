@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.snippets import code_blocks, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +43,16 @@ def test_readme_curl_line_answers_what_the_readme_shows(live_server):
 def test_readme_python_snippets_run(live_server, tmp_path, catalog_file):
     blocks = code_blocks(README.read_text(encoding="utf-8"), "python")
     assert blocks, "README.md has no Python snippet"
+    key = run_cli(live_server.settings.database_url, "key", "create", "readme")
+    assert key.code == 0, key.err
+    access_key_id, secret = key.out.split()
     program = substitute(
         "\n\n".join(blocks),
         {
             "http://127.0.0.1:8080": live_server.base_url,
             '"swr_…"': repr(live_server.tokens.valid),
+            '"AK…"': repr(access_key_id),
+            '"SK…"': repr(secret),
         },
     )
     script = tmp_path / "readme.py"
@@ -63,3 +69,8 @@ def test_readme_python_snippets_run(live_server, tmp_path, catalog_file):
     names = sorted(r["name"] for r in json.loads(catalog_file.read_text(encoding="utf-8")))
     assert f"{len(names)} images: {names[0]} … {names[-1]}" in lines, output
     assert "['library/nginx']" in lines, output
+    # Huawei's SDK, signing with the key: the image, then a 404 raised with the server's body.
+    assert "123123123" in lines, output
+    assert any(line.startswith("404 SVCSTG.SWR.4040010 Image does not exist. ") for line in lines)
+    # The generated client signing through SdkHmacSha256Auth (its sync() gives the model).
+    assert sum("name='library/nginx'" in line for line in lines) == 2, output

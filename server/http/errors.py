@@ -66,7 +66,8 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
             request,
             401,
             ErrorCode.AUTHENTICATION_FAILED,
-            "Authentication failed: neither an X-Auth-Token header nor an AK/SK signature.",
+            "Authentication failed: neither an X-Auth-Token header nor an SDK-HMAC-SHA256 "
+            "signature.",
         )
     if isinstance(exc, ExtraParameterProblem):
         # Its detail lists the unknown names, which are input: never echo them.

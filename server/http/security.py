@@ -16,7 +16,7 @@ from server.store.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
-AMBIGUOUS = "both an X-Auth-Token and an AK/SK signature; send one"
+AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
 
 
 class AuthenticationFailed(OAuthResponseProblem):
@@ -47,10 +47,11 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
 
 async def signature_info(authorization: str, request: Any) -> dict[str, Any] | None:
     """Connexion calls this with the `Authorization` value (the `AkSk` scheme)."""
+    if not is_signature(authorization):
+        # Some other scheme (a proxy's Basic, a Bearer token): not ours to judge, so the request
+        # is as unauthenticated as without it, or the X-Auth-Token decides.
+        return NO_VALUE
     if "x-auth-token" in request.headers:
-        if not is_signature(authorization):
-            # Some other Authorization beside a token (a proxy's, say): the token decides.
-            return NO_VALUE
         raise AuthenticationFailed(AMBIGUOUS)
     keys: AccessKeyStore = request.state.access_keys
     try:

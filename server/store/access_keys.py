@@ -142,7 +142,7 @@ class AccessKeyStore:
         """The key's name and secret, read afresh on every call so that a disabled or deleted
         key is refused at once by every process. Raises AccessKeyRefused."""
         if self._aead is None:
-            raise AccessKeyRefused("AK/SK signing is not configured on this server")
+            raise AccessKeyRefused("request signing is not configured on this server")
         if not ACCESS_KEY_ID_PATTERN.match(access_key_id):
             raise AccessKeyRefused("unknown access key")
         query = select(access_keys).where(access_keys.c.access_key_id == access_key_id)
