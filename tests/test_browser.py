@@ -121,9 +121,11 @@ def test_swagger_ui_authorize_try_it_out_execute(browser, screenshots, live_serv
 
     page.get_by_role("button", name="Authorize").first.click()
     dialog = page.locator(".dialog-ux .modal-ux")
-    dialog.locator("input").fill(live_server.tokens.valid)
-    dialog.get_by_role("button", name="Authorize").click()
-    dialog.get_by_role("button", name="Close").click()
+    # One form per security scheme: the token goes into AuthToken's (AkSk's needs a signer).
+    token_form = dialog.locator("form").filter(has_text="AuthToken (apiKey)")
+    token_form.locator("input").fill(live_server.tokens.valid)
+    token_form.get_by_role("button", name="Authorize").click()
+    token_form.get_by_role("button", name="Close").click()
 
     operation = page.locator("#operations-Official_images-show_official_image")
     operation.locator(".opblock-summary").click()
