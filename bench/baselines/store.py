@@ -25,7 +25,9 @@ INVALID_PARAMETER = "SVCSTG.SWR.4000014"
 AUTHENTICATION_FAILED = "SVCSTG.SWR.4010000"
 IMAGE_NOT_FOUND = "SVCSTG.SWR.4040010"
 # Messages, not secrets.
-TOKEN_MISSING = "Authentication failed: the X-Auth-Token header is missing."  # noqa: S105
+TOKEN_MISSING = (
+    "Authentication failed: neither an X-Auth-Token header nor an SDK-HMAC-SHA256 signature."  # noqa: S105
+)
 TOKEN_REFUSED = "Authentication failed: the token is unknown, expired or revoked."  # noqa: S105
 NOT_FOUND = "Image does not exist."
 
