@@ -588,3 +588,32 @@ def test_without_a_master_key_signatures_are_refused_and_tokens_still_work(
     assert refused.status_code == 401
     assert "not configured" in refused.json()["error_msg"]
     assert token.status_code == 200
+
+
+def test_every_operation_that_takes_a_token_takes_a_signature(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "security" not in operation:
+                continue
+            schemes = [name for requirement in operation["security"] for name in requirement]
+            assert ("AuthToken" in schemes) == ("AkSk" in schemes), (method, path, schemes)
+
+
+def test_a_signed_list_with_a_query_is_served_and_a_changed_query_is_not(signing_server):
+    from server.signing import SdkHmacSha256Auth
+
+    ak, sk = signing_server.keys["sdk"]
+    auth = SdkHmacSha256Auth(ak, sk)
+    url = signing_server.base_url + "/v2/manage/dockerhub/namespaces/official/repos"
+    page = httpx.get(url, params={"name": "ngin", "limit": "5"}, auth=auth)
+    assert page.status_code == 200, page.text
+    assert [image["name"] for image in page.json()["repos"]] == ["nginx"]
+
+    def change_query(request: httpx.Request) -> None:
+        request.url = request.url.copy_with(query=b"limit=6&name=ngin")
+
+    signed = httpx.Client(auth=auth, event_hooks={"request": [change_query]})
+    with signed:
+        refused = signed.get(url, params={"name": "ngin", "limit": "5"})
+    assert refused.status_code == 401
+    assert "the signature does not match the request" in refused.json()["error_msg"]
