@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
-from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
@@ -14,11 +14,14 @@ from connexion.resolver import RelativeResolver
 from server.http.cors import SwrCorsMiddleware, cors_options
 from server.http.errors import register_error_handlers
 from server.http.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
+from server.http.operations import SwrAsyncApp
 from server.http.routing import connexion_middlewares
-from server.http.validation import ShortMessageParameterValidator
+from server.http.security import SECURITY_MAP
+from server.http.validation import PlainPathURIParser, ShortMessageParameterValidator
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
 from server.store.access_keys import AccessKeyStore
+from server.store.cached import CachedImages, CachedTokens
 from server.store.db import make_engine
 from server.store.images import SqlImageRepository
 from server.store.master_key import load_master_key
@@ -28,8 +31,12 @@ from server.store.tokens import TokenStore
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> AsyncApp:
+def create_app(settings: Settings) -> SwrAsyncApp:
     engine = make_engine(settings)
+    images = SqlImageRepository(engine)
+    tokens = TokenStore(engine)
+    image_cache = CachedImages(images, settings.image_cache_size, settings.cache_ttl)
+    token_cache = CachedTokens(tokens, settings.token_cache_size, settings.cache_ttl)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
@@ -37,21 +44,36 @@ def create_app(settings: Settings) -> AsyncApp:
             # SQLite migrates itself; on a PostgreSQL schema that is not current, start-up
             # fails here.
             prepare_schema(engine)
-            # Lifespan state: every request sees these as request.state.<name>.
             # The embedded default makes its master key on first start; without one (PostgreSQL
             # and no SWR_SECRET_KEY) tokens still work and signed requests are refused.
             master_key = load_master_key(settings, create=True)
             if master_key is None:
                 log.warning("AK/SK request signing is off: SWR_SECRET_KEY is not set")
+            # What exists by now (the spec, Connexion's routes and validators, the libraries)
+            # lives as long as the process: frozen, the garbage collector's full collections
+            # no longer walk it, and stop all requests in flight for much shorter.
+            gc.collect()
+            gc.freeze()
+            # Lifespan state: every request sees these as request.state.<name>.
             yield {
-                "images": SqlImageRepository(engine),
-                "tokens": TokenStore(engine),
+                "images": images,
+                "tokens": tokens,
                 "access_keys": AccessKeyStore(engine, master_key),
+                "image_cache": image_cache,
+                "token_cache": token_cache,
             }
         finally:
+            image_cache.close()
             engine.dispose()
 
-    app = AsyncApp(__name__, lifespan=lifespan, middlewares=connexion_middlewares())
+    app = SwrAsyncApp(
+        __name__,
+        lifespan=lifespan,
+        middlewares=connexion_middlewares(),
+        security_map=SECURITY_MAP,
+        uri_parser_class=PlainPathURIParser,
+    )
+    app.caches = {"images": image_cache, "tokens": token_cache}
     app.add_api(
         SPEC_PATH,
         resolver=RelativeResolver("server.handlers"),
@@ -80,6 +102,6 @@ def create_app(settings: Settings) -> AsyncApp:
     return app
 
 
-def app_from_env() -> AsyncApp:
+def app_from_env() -> SwrAsyncApp:
     """The app for `serve --workers N`: each worker process builds its own from SWR_*."""
     return create_app(Settings.from_env())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from connexion import NoContent, request
 
+from server.store.cached import CachedImages
 from server.store.images import ImageRepository
 
 # The methods openapi.yaml lists on each path (their `Allow` header).
@@ -23,18 +24,20 @@ def _path_name(stored_name: str) -> str:
     return stored_name.replace("/", "$")
 
 
-def show_official_image(namespace: str, repository: str) -> dict[str, object]:
-    images: ImageRepository = request.state.images
-    return images.get(namespace, _stored_name(repository)).to_api()
+async def show_official_image(namespace: str, repository: str) -> dict[str, object]:
+    # Async, so that a cached image is served on the event loop without a thread pool hop.
+    images: CachedImages = request.state.image_cache
+    image = await images.get(namespace, _stored_name(repository))
+    return image.to_api()
 
 
-def check_official_image(namespace: str, repository: str) -> dict[str, object]:
+async def check_official_image(namespace: str, repository: str) -> dict[str, object]:
     # HEAD answers with GET's status and headers (Content-Length included); the server drops
     # the body.
-    return show_official_image(namespace, repository)
+    return await show_official_image(namespace, repository)
 
 
-def list_official_image_methods(namespace: str, repository: str) -> tuple[object, int, dict]:
+async def list_official_image_methods(namespace: str, repository: str) -> tuple[object, int, dict]:
     return NoContent, 204, {"Allow": ALLOWED_METHODS}
 
 

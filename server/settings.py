@@ -184,6 +184,31 @@ class Settings(BaseSettings):
         min_length=32,
     )
 
+    # Per-process caches in front of the stores (server.store.cached). The time-to-live bounds
+    # how late a process sees a change made through another: a revoked token, an import.
+    cache_ttl: float = setting(
+        0.5,
+        "seconds a cached token or image (found or not) may be used; 0 turns the caches off",
+        "a number of seconds from 0 to 1 (e.g. 0.5)",
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+    )
+    image_cache_size: int = setting(
+        10_000,
+        "images each process keeps cached (about 1 KB each), besides up to 1024 names not found",
+        "an integer from 0 to 1000000; 0 caches none",
+        ge=0,
+        le=1_000_000,
+    )
+    token_cache_size: int = setting(
+        1_000,
+        "tokens each process keeps cached, besides up to 1024 refused ones",
+        "an integer from 0 to 100000; 0 caches none",
+        ge=0,
+        le=100_000,
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -1,0 +1,103 @@
+"""Connexion's AsyncApp with the handler's decorators built once per operation.
+
+Connexion wraps the handler in a new decorator object on every request, and each one inspects
+the handler's signature again; what it builds depends only on the operation, so ours builds it on
+the first request and keeps it. For an operation whose only parameters are plain strings in the
+path and that takes no body (all of ours), the handler's arguments are the path parameters as
+they are: ours passes them on directly instead of Connexion's general argument assembly (query
+defaults, body, files, type coercion), which would give the same.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.apps.abstract import AbstractApp
+from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
+from connexion.context import operation, receive, scope
+from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator
+from connexion.utils import is_nullable
+
+
+def _plain_string(parameter: dict) -> bool:
+    schema = parameter.get("schema", {})
+    return (
+        parameter["in"] == "path"
+        and schema.get("type") == "string"
+        and "format" not in schema
+        and not is_nullable(schema)
+    )
+
+
+class _PathParameterDecorator(AsyncParameterDecorator):
+    def __call__(self, function: Any) -> Any:
+        # Decorated on the operation's first request: `operation` is this operation.
+        if operation.request_body or not all(_plain_string(p) for p in operation.parameters):
+            return super().__call__(function)
+        names = {p["name"]: self.sanitize_fn(p["name"]) for p in operation.parameters}
+
+        @functools.wraps(function)
+        async def wrapper(request: Any) -> Any:
+            # Connexion passes every path parameter, named as `sanitize` names it.
+            return await function(
+                **{names.get(k) or self.sanitize_fn(k): v for k, v in request.path_params.items()}
+            )
+
+        return wrapper
+
+
+class _OnceStarletteDecorator(StarletteDecorator):
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return _PathParameterDecorator
+
+    def __call__(self, function: Any) -> Any:
+        built: tuple[Any, Any] | None = None
+
+        @functools.wraps(function)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            nonlocal built
+            if built is None:
+                # The URI parser and the decorators read the operation, which is this one's on
+                # every request that reaches it.
+                built = (self.uri_parser, self.decorate(function))
+            uri_parser, decorated = built
+            request = self.framework.get_request(
+                uri_parser=uri_parser, scope=scope, receive=receive
+            )
+            return await decorated(request)
+
+        return wrapper
+
+
+class _OnceAsyncOperation(AsyncOperation):
+    @functools.cached_property
+    def fn(self) -> Any:  # type: ignore[override]
+        return _OnceStarletteDecorator(
+            pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )(self._fn)
+
+
+class _OnceAsyncApi(AsyncApi):
+    def make_operation(self, operation: Any) -> AsyncOperation:
+        return _OnceAsyncOperation.from_operation(
+            operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )
+
+
+class _OnceAsyncASGIApp(AsyncASGIApp):
+    api_cls = _OnceAsyncApi
+
+
+class SwrAsyncApp(AsyncApp):
+    """AsyncApp, with `_OnceAsyncOperation` for every operation; `caches` holds whatever the
+    app factory wants reachable from outside (the tests look into the caches)."""
+
+    def __init__(self, import_name: str, **kwargs: Any) -> None:
+        # AsyncApp.__init__ only creates its inner app and hands everything else on.
+        self._middleware_app = _OnceAsyncASGIApp()
+        self.caches: Any = None
+        AbstractApp.__init__(self, import_name, **kwargs)

@@ -1,0 +1,88 @@
+"""Small bounded caches in front of the stores, for the lookups every request makes.
+
+Each process keeps its own; nothing is shared between workers or hosts, so the contract across
+them rests on the time-to-live alone: an entry is at most `ttl` seconds old when it is used
+(at most one second, enforced by the settings), so a token revoked or an image imported through
+another process is seen within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from anyio import to_thread
+
+V = TypeVar("V")
+
+# What `get` answers for a key it does not hold (None is a value a cache may hold).
+MISSING: object = object()
+
+
+class TtlLru(Generic[V]):
+    """At most `size` entries, each for at most `ttl` seconds; the least recently used goes
+    first when a new one needs room. Not thread-safe: it is used on the event loop only."""
+
+    def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return self.get(key) is not MISSING
+
+    def stored_keys(self) -> list[Hashable]:
+        """Every key held, expired or not, least recently used first (for tests and probes:
+        unlike `get`, it changes nothing)."""
+        return list(self._entries)
+
+    def get(self, key: Hashable) -> V | object:
+        entry = self._entries.get(key)
+        if entry is None:
+            return MISSING
+        stored_at, value = entry
+        if self._clock() - stored_at >= self.ttl:
+            del self._entries[key]
+            return MISSING
+        self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        if self.size <= 0:
+            return
+        self._entries[key] = (self._clock(), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class SingleFlight:
+    """One load per key at a time: callers asking for a key being loaded wait for that load.
+
+    When a hot entry expires, every request in flight misses it at once; without this, each
+    would send the same query through the thread pool (a pile-up that showed as the p99)."""
+
+    def __init__(self) -> None:
+        self._loads: dict[Hashable, asyncio.Future] = {}
+
+    def __len__(self) -> int:
+        return len(self._loads)
+
+    async def run(self, key: Hashable, load: Callable[..., V], *args: object) -> V:
+        task = self._loads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(to_thread.run_sync(load, *args))
+            self._loads[key] = task
+            task.add_done_callback(lambda _done: self._loads.pop(key, None))
+        # Shielded: a caller that goes away (its client hung up) does not cancel the others'.
+        return await asyncio.shield(task)

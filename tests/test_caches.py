@@ -1,0 +1,290 @@
+"""The caches in front of the stores: bounded, short-lived, and never evicting what is in use
+for what is unknown. Through the real server on both stores, and across two server processes
+sharing one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.settings import Settings
+from server.store import cached
+from server.store.cache import MISSING, SingleFlight, TtlLru
+from server.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
+from server.store.db import make_engine
+from server.store.images import ImageNotFound, ReaderBusy, SqlImageRepository
+from server.store.tokens import TokenStore, hash_token, utc_now
+from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
+from tests.test_postgresql_service import serve_workers
+
+PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+HOT = ("nginx", "redis", "postgres")
+
+
+def image_path(repository: str) -> str:
+    return PATH.format(namespace="official", repository=repository)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_entry_lives_at_most_ttl_seconds():
+    clock = FakeClock()
+    cache: TtlLru[str] = TtlLru(size=4, ttl=0.5, clock=clock)
+    cache.put("a", "A")
+    clock.now += 0.4
+    assert cache.get("a") == "A"
+    clock.now += 0.1
+    assert cache.get("a") is MISSING
+    assert len(cache) == 0
+
+
+def test_the_least_recently_used_entry_makes_room():
+    cache: TtlLru[int] = TtlLru(size=2, ttl=1, clock=FakeClock())
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # now b is the least recently used
+    cache.put("c", 3)
+    assert cache.stored_keys() == ["a", "c"]
+
+
+def test_size_zero_caches_nothing():
+    cache: TtlLru[int] = TtlLru(size=0, ttl=1)
+    cache.put("a", 1)
+    assert cache.get("a") is MISSING
+    assert len(cache) == 0
+
+
+def run_together(load, callers: int, *, cancel_one: bool = False) -> tuple[list, list]:
+    """`callers` concurrent SingleFlight runs of `load` for one key, held until all have
+    asked; returns the loads made and each caller's result (or exception)."""
+    flight = SingleFlight()
+    calls: list[int] = []
+    release = threading.Event()
+
+    def held_load(value: int) -> int:
+        calls.append(value)
+        release.wait(10)
+        return load(value)
+
+    async def main() -> list:
+        tasks = [asyncio.create_task(flight.run("key", held_load, 21)) for _ in range(callers)]
+        while not calls:
+            await asyncio.sleep(0.01)
+        if cancel_one:
+            tasks[0].cancel()
+        release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert len(flight) == 0
+        return results
+
+    return calls, asyncio.run(main())
+
+
+def test_concurrent_misses_make_one_load():
+    calls, results = run_together(lambda value: value * 2, 10)
+    assert calls == [21]
+    assert results == [42] * 10
+
+
+def test_every_caller_of_a_failed_load_gets_its_error():
+    def fail(_value: int) -> int:
+        raise ImageNotFound("official", "gone")
+
+    calls, results = run_together(fail, 5)
+    assert calls == [21]
+    assert all(isinstance(r, ImageNotFound) for r in results)
+
+
+def test_a_caller_going_away_does_not_cancel_the_others():
+    calls, results = run_together(lambda value: value * 2, 3, cancel_one=True)
+    assert calls == [21]
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1:] == [42, 42]
+
+
+def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
+    token = TokenStore(engine).create("short", timedelta(hours=1))
+    tokens = CachedTokens(TokenStore(engine), size=10, ttl=1)
+    assert asyncio.run(tokens.verify(token)).name == "short"
+    assert hash_token(token) in tokens.known.stored_keys()
+    # The cached record still says when the token expires.
+    monkeypatch.setattr(cached, "utc_now", lambda: utc_now() + timedelta(hours=2))
+    assert asyncio.run(tokens.verify(token)) is None
+
+
+@contextlib.contextmanager
+def cached_server(database_url, catalog_file, **settings) -> Iterator[tuple[str, object, str]]:
+    """A loaded server with small caches; yields its URL, its app and a valid token."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    server_settings = Settings(database_url=database_url, validate_responses=True, **settings)
+    engine = make_engine(server_settings)
+    try:
+        token = issue_tokens(database_url, engine).valid
+        app = create_app(server_settings)
+        with serve(server_settings, app) as base_url:
+            yield base_url, app, token
+    finally:
+        engine.dispose()
+
+
+def test_a_flood_of_unknown_tokens_stays_bounded_and_keeps_the_token_in_use(
+    database_url, catalog_file
+):
+    with (
+        cached_server(database_url, catalog_file, token_cache_size=4) as (base_url, app, token),
+        httpx.Client(base_url=base_url) as client,
+    ):
+        assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
+        for i in range(50):
+            refused = client.get(image_path("nginx"), headers={"X-Auth-Token": f"swr_x{i}"})
+            assert refused.status_code == 401
+        tokens = app.caches["tokens"]
+        assert len(tokens.refused.stored_keys()) == 4
+        assert tokens.known.stored_keys() == [hash_token(token)]
+        assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
+
+
+def test_a_flood_of_unknown_images_stays_bounded_and_keeps_the_hot_images(
+    database_url, catalog_file
+):
+    with (
+        cached_server(database_url, catalog_file, image_cache_size=4) as (base_url, app, token),
+        httpx.Client(base_url=base_url, headers={"X-Auth-Token": token}) as client,
+    ):
+        for name in HOT:
+            assert client.get(image_path(name)).is_success
+        for i in range(50):
+            assert client.get(image_path(f"no-such-image-{i}")).status_code == 404
+        images = app.caches["images"]
+        assert len(images.missing.stored_keys()) == 4
+        assert sorted(images.found.stored_keys()) == sorted(("official", n) for n in HOT)
+        # Found images are bounded too: the least recently used make room.
+        for name in ("ubuntu", "alpine", "python"):
+            assert client.get(image_path(name)).is_success
+        assert len(images.found.stored_keys()) == 4
+
+
+def test_the_negative_caches_are_small_whatever_the_size_setting(database_url, catalog_file):
+    big = {"image_cache_size": 100_000, "token_cache_size": 100_000}
+    with cached_server(database_url, catalog_file, **big) as (_base_url, app, _token):
+        assert app.caches["images"].missing.size == NEGATIVE_CACHE_SIZE
+        assert app.caches["tokens"].refused.size == NEGATIVE_CACHE_SIZE
+
+
+def test_zero_ttl_caches_nothing(database_url, catalog_file):
+    with (
+        cached_server(database_url, catalog_file, cache_ttl=0) as (base_url, app, token),
+        httpx.Client(base_url=base_url, headers={"X-Auth-Token": token}) as client,
+    ):
+        assert client.get(image_path("nginx")).is_success
+        assert client.get(image_path("nginx")).is_success
+        images = app.caches["images"]
+        # Stored, but dead on arrival: every lookup goes to the store.
+        assert images.found.get(("official", "nginx")) is MISSING
+
+
+def test_two_server_processes_see_a_revocation_and_an_import_within_one_second(
+    empty_postgresql_url, catalog_file, tmp_path
+):
+    url = migrate(empty_postgresql_url)
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    leaving = run_cli(url, "token", "create", "leaving").out.strip()
+    staying = run_cli(url, "token", "create", "staying").out.strip()
+    fresh = {**NESTED_IMAGE, "name": "fresh-image"}
+
+    with (
+        serve_workers(url, 1, tmp_path / "a.log") as first,
+        serve_workers(url, 1, tmp_path / "b.log") as second,
+    ):
+        servers = (first, second)
+
+        def status(base_url: str, repository: str, token: str) -> int:
+            response = httpx.get(base_url + image_path(repository), headers={"X-Auth-Token": token})
+            return response.status_code
+
+        # Both processes now hold the token, the image and the missing image in their caches.
+        for base_url in servers:
+            assert status(base_url, "nginx", leaving) == 200
+            assert status(base_url, "fresh-image", staying) == 404
+
+        assert run_cli(url, "token", "revoke", "leaving").code == 0
+        fresh_file = tmp_path / "fresh.json"
+        fresh_file.write_text(json.dumps([fresh]), encoding="utf-8")
+        assert run_cli(url, "import", str(fresh_file)).code == 0
+        # The contract's bound, not a measurement: one second after the change, every process
+        # answers with it.
+        time.sleep(1.0)
+
+        for base_url in servers:
+            assert status(base_url, "nginx", leaving) == 401
+            assert status(base_url, "fresh-image", staying) == 200
+
+
+def test_the_ttl_cannot_exceed_one_second():
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        Settings(cache_ttl=1.5)
+
+
+def test_the_loop_reader_reads_what_sqlalchemy_reads(store, database_url, catalog_file):
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        repository = SqlImageRepository(engine)
+        reader = repository.loop_reader()
+        if store != "sqlite":
+            assert reader is None
+            return
+        assert reader is not None
+        try:
+            for name in ("nginx", NESTED_IMAGE["name"]):
+                assert reader.get("official", name) == repository.get("official", name)
+            with pytest.raises(ImageNotFound):
+                reader.get("official", "no-such-image")
+        finally:
+            reader.close()
+    finally:
+        engine.dispose()
+
+
+class LockedDriver:
+    """Answers every statement as SQLite does when it would have to wait for a lock."""
+
+    def execute(self, *_args: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_busy_loop_reader_falls_back_to_the_thread_pool(tmp_path, catalog_file):
+    url = migrate(f"sqlite:///{tmp_path / 'busy.db'}")
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=url))
+    images = CachedImages(SqlImageRepository(engine), size=10, ttl=1)
+    try:
+        asyncio.run(images.get("official", "redis"))  # opens the loop reader
+        reader = images._loop_reader
+        assert reader is not None
+        real_driver, reader._driver = reader._driver, LockedDriver()
+        with pytest.raises(ReaderBusy):
+            reader.get("official", "nginx")
+        assert asyncio.run(images.get("official", "nginx")).name == "nginx"
+        with pytest.raises(ImageNotFound):
+            asyncio.run(images.get("official", "no-such-image"))
+        reader._driver = real_driver
+    finally:
+        images.close()
+        engine.dispose()

@@ -1,0 +1,104 @@
+"""What the shortcuts taken through Connexion's extension points must keep: the same answers
+as Connexion's general paths, and state that stays bounded however many requests come."""
+
+from __future__ import annotations
+
+import gc
+
+import httpx
+import pytest
+
+from server.http import validation
+from server.http.validation import _direct_check
+from server.patterns import SpecValidator
+from server.spec import parameter_schema
+
+PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+
+VALUES = [
+    "nginx",
+    "library$nginx",
+    "a" * 64,
+    "a" * 65,
+    "a" * 128,
+    "a" * 129,
+    "",
+    "nginx\n",
+    "Nginx",
+    "a__b",
+    "a___b",
+    "a--b",
+    "a.-b",
+    "-nginx",
+    "nginx-",
+    "ngïnx",
+    "1nginx",
+    "a" + "\u00e9" * 63,
+    12,
+    None,
+]
+
+
+@pytest.mark.parametrize("name", ["namespace", "repository"])
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_the_direct_check_agrees_with_jsonschema(name, value):
+    schema = parameter_schema(name)
+    direct = _direct_check(schema)
+    assert direct is not None
+    assert direct(value) == SpecValidator(schema).is_valid(value)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "enum": ["a"]},
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "format": "date"},
+        {"minLength": 1},
+    ],
+)
+def test_schemas_with_other_keywords_get_no_direct_check(schema):
+    assert _direct_check(schema) is None
+
+
+def get(live_server, repository: str, method: str = "GET") -> httpx.Response:
+    url = live_server.base_url + PATH.format(namespace="official", repository=repository)
+    return httpx.request(method, url, headers={"X-Auth-Token": live_server.tokens.valid})
+
+
+def test_each_request_gets_its_own_arguments(live_server):
+    """The handler's decorators are built once per operation: the arguments are still each
+    request's own, on every method, interleaved."""
+    names = ["nginx", "redis", "library$nginx", "postgres", "nginx"]
+    for name in names:
+        got = get(live_server, name)
+        assert got.status_code == 200
+        assert got.json()["name"] == name.replace("$", "/")
+        head = get(live_server, name, "HEAD")
+        assert head.status_code == 200
+        assert head.headers["content-length"] == got.headers["content-length"]
+        options = get(live_server, name, "OPTIONS")
+        assert options.status_code == 204
+        assert options.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert get(live_server, "no-such-image").status_code == 404
+    bad = get(live_server, "Nginx")
+    assert bad.status_code == 400
+    assert bad.json()["error_msg"] == (
+        "Invalid path parameter 'repository': does not match the naming rules."
+    )
+
+
+def test_parameter_checks_are_kept_per_definition_not_per_request(live_server):
+    get(live_server, "nginx")
+    before = set(validation._checks)
+    for name in ["nginx", "redis", "Nginx", "a" * 200, "nginx"] * 10:
+        get(live_server, name)
+    # Connexion builds a new validator per request; the checks outlive it, one entry per
+    # parameter definition, so fifty more requests add none.
+    assert set(validation._checks) == before
+
+
+def test_a_started_server_has_frozen_what_it_built(live_server):
+    # The objects that live as long as the process are out of the collector's full passes.
+    assert gc.get_freeze_count() > 0
+    assert get(live_server, "nginx").status_code == 200
