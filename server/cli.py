@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,7 +63,7 @@ def parse_duration(text: str) -> timedelta:
         ) from None
 
 
-def configure_logging(level: str) -> dict:
+def configure_logging(level: str) -> dict[str, Any]:
     config = {
         "version": 1,
         "disable_existing_loggers": False,
@@ -140,7 +141,7 @@ _PLAIN_PROGRESS_EVERY = 100_000
 
 
 @contextlib.contextmanager
-def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable[[int], object]]:
     """A progress bar on a terminal; plain lines in a log (and nothing for small jobs)."""
     if sys.stderr.isatty():
         from tqdm import tqdm
@@ -187,13 +188,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     # The server opens its own connections (one pool per worker process).
     stores.close()
     log_config = configure_logging(settings.log_level)
-    options = dict(host=settings.host, port=settings.port, log_config=log_config)
-    options.update(uvicorn_options(settings))
+    options = uvicorn_options(settings)
     if settings.workers > 1:
         # Each worker process builds its own app (and connection pool) from SWR_*.
-        uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
+        uvicorn.run(
+            "server.app:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config,
+            **options,
+        )
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config,
+            **options,
+        )
     return 0
 
 
@@ -506,7 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     stores = Stores(settings)
     try:
-        return args.run(args, settings, stores)
+        run: Callable[[argparse.Namespace, Settings, Stores], int] = args.run
+        return run(args, settings, stores)
     except CommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

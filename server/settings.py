@@ -269,7 +269,10 @@ class Settings(BaseSettings):
     def from_env(cls, env_file: str | Path | None = ENV_FILE, **overrides: object) -> Settings:
         """Settings from `SWR_*` variables and `env_file` (when it exists); keyword overrides
         (e.g. CLI flags; None means not given) win. Raises SettingsError."""
-        given = {name: value for name, value in overrides.items() if value is not None}
+        # Any: these are unvalidated values, which pydantic checks against each field's type.
+        given: dict[str, Any] = {
+            name: value for name, value in overrides.items() if value is not None
+        }
         try:
             read = _FromEnvironment(_env_file=env_file, **given)
             return cls(**{name: getattr(read, name) for name in cls.model_fields})

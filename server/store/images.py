@@ -189,7 +189,7 @@ class SqlImageRepository:
     def import_records(
         self,
         records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], object] | None = None,
     ) -> ImportSummary:
         """Insert new images and update changed ones in place (keeping their ids), in one
         transaction: either every record lands or none does. Imports hold the catalog's write
@@ -329,7 +329,7 @@ def _bulk_load(
     conn: Connection,
     staging: Table,
     records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], object] | None,
 ) -> int:
     """Load the records into the staging table at the driver's bulk speed: COPY on PostgreSQL,
     one prepared INSERT run with executemany elsewhere. SQLAlchemy renders the statement and
