@@ -13,7 +13,7 @@ from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from server.store.db import access_keys
@@ -134,7 +134,7 @@ class AccessKeyStore:
                 raise AccessKeyError(f"no key named {name!r}")
 
     @staticmethod
-    def _exists(conn, name: str) -> bool:
+    def _exists(conn: Connection, name: str) -> bool:
         query = select(access_keys.c.id).where(access_keys.c.name == name)
         return conn.execute(query).first() is not None
 

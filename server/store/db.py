@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     event,
     make_url,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.settings import Settings
 
@@ -105,7 +107,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
     engine = create_engine(settings.database_url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _tune(dbapi_connection, _record) -> None:
+    def _tune(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # The driver's own implicit transactions would begin only at the first write, too late
         # to take the write lock up front: SQLAlchemy's "begin" event below starts them instead.
         dbapi_connection.isolation_level = None
@@ -130,11 +132,13 @@ def _sqlite_engine(settings: Settings) -> Engine:
 def _postgresql_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     # Server-side settings go in libpq's "options"; a URL may carry its own (a search_path).
+    # A key given more than once in a URL's query comes as a tuple of its values.
+    given = url.query.get("options") or ()
     options = " ".join(
-        filter(
-            None,
-            [url.query.get("options"), f"-c statement_timeout={settings.db_statement_timeout_ms}"],
-        )
+        [
+            *((given,) if isinstance(given, str) else given),
+            f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        ]
     )
     return create_engine(
         url.difference_update_query(["options"]),
@@ -163,13 +167,20 @@ def make_engine(settings: Settings) -> Engine:
 _SQLITE_BATCH_BUSY_TIMEOUT_MS = 10 * 60 * 1000
 
 
+def _sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    driver = conn.connection.driver_connection
+    # The dialect says which driver this is: SQLAlchemy's SQLite dialect uses the stdlib's.
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
+
+
 @contextlib.contextmanager
 def _write_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_LOCK: True})
         if conn.dialect.name == "sqlite":
             # Through the driver: a statement through SQLAlchemy would begin the transaction.
-            driver = conn.connection.driver_connection
+            driver = _sqlite_driver(conn)
             driver.execute(f"PRAGMA busy_timeout={_SQLITE_BATCH_BUSY_TIMEOUT_MS}")
         try:
             with conn.begin():

@@ -11,11 +11,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Index,
@@ -232,7 +234,14 @@ class SqlImageRepository:
         return ImportSummary(inserted, updated, total - inserted - updated)
 
 
-def _insert_new(conn: Connection, staging: Table, new, which, *, with_id: bool) -> int:
+def _insert_new(
+    conn: Connection,
+    staging: Table,
+    new: ColumnElement[bool],
+    which: ColumnElement[bool],
+    *,
+    with_id: bool,
+) -> int:
     """New images, in file order: their ids (given or assigned) follow the file."""
     fields = ["id", *_RECORD_FIELDS] if with_id else _RECORD_FIELDS
     return conn.execute(
@@ -281,7 +290,7 @@ def _refuse_repeats(conn: Connection, staging: Table) -> None:
             raise ImportConflict(where, f"{what} {shown} repeats", other) from None
 
 
-def _refuse_taken_ids(conn: Connection, staging: Table, new) -> None:
+def _refuse_taken_ids(conn: Connection, staging: Table, new: ColumnElement[bool]) -> None:
     holder = images.alias("holder")
     taken = conn.execute(
         select(staging.c.source, staging.c.id, holder.c.namespace, holder.c.name)
@@ -306,7 +315,9 @@ def _advance_id_sequence(conn: Connection) -> None:
     )
 
 
-def page_query(namespace: str, limit: int, after: str | None, prefix: str | None) -> Select:
+def page_query(
+    namespace: str, limit: int, after: str | None, prefix: str | None
+) -> Select[*tuple[Any, ...]]:
     """Keyset paging: every condition is a range on the (namespace, name) unique index, so a
     page reads only its own rows wherever it starts, and a walk resumed after a name neither
     repeats nor skips an image when others are inserted meanwhile. The prefix is a range too,
@@ -361,6 +372,8 @@ def _bulk_load(
         if postgresql:
             # COPY streams every row in one command.
             driver = conn.connection.driver_connection
+            # The dialect says which driver this is; its copy API is psycopg's own.
+            assert isinstance(driver, psycopg.Connection)
             with (
                 driver.cursor() as cursor,
                 cursor.copy(f"COPY {staging.name} ({columns}) FROM STDIN") as copy,

@@ -4,12 +4,13 @@ or, from the `alembic` command line, on the database of `SWR_DATABASE_URL`."""
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from server.settings import Settings
 from server.store.db import make_engine, metadata
 
 
-def run(connection) -> None:
+def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
