@@ -16,7 +16,8 @@ SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
 @cache
 def _load() -> dict[str, Any]:
     with SPEC_PATH.open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        spec: dict[str, Any] = yaml.safe_load(f)
+    return spec
 
 
 def load_spec() -> dict[str, Any]:

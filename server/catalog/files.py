@@ -211,7 +211,7 @@ def validate_records(raw_records: Iterable[tuple[str, Any]]) -> Iterator[tuple[s
 # --- parsing ---------------------------------------------------------------------------------
 
 
-class _RepeatedKey(dict):
+class _RepeatedKey(dict[str, Any]):
     """A JSON object in which a key appears more than once: the record is refused, rather than
     letting the last value silently win."""
 
@@ -221,11 +221,20 @@ class _RepeatedKey(dict):
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
-        result = _RepeatedKey(result)
-        result.key = repeated
+        repeated = _RepeatedKey(result)
+        repeated.key = _first_repeated(k for k, _ in pairs)
+        return repeated
     return result
+
+
+def _first_repeated(keys: Iterable[str]) -> str:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    # Unreachable: called only when the pairs hold fewer distinct keys than pairs.
+    raise ValueError("no key repeats")
 
 
 def _not_json(constant: str) -> None:
@@ -312,7 +321,9 @@ class _Buffer:
     def peek(self) -> str:
         """The next character that is not JSON whitespace ("" at the end), left unread."""
         while True:
-            self.pos = _SPACE.match(self.text, self.pos).end()
+            space = _SPACE.match(self.text, self.pos)
+            assert space is not None  # `*`: it matches the empty string too
+            self.pos = space.end()
             if self.pos < len(self.text):
                 return self.text[self.pos]
             if not self.fill():
