@@ -28,7 +28,8 @@ Spec = dict[str, Any]
 
 
 def load(path: Path) -> Spec:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec: Spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return spec
 
 
 def major(version: str) -> int:
@@ -84,14 +85,16 @@ class Comparison:
                 self.operation(where, old_item, new_item, method)
         return self.found
 
-    def parameters(self, resolve: Resolver, item: dict, operation: dict) -> dict:
+    def parameters(
+        self, resolve: Resolver, item: Spec, operation: Spec
+    ) -> dict[tuple[str, str], Spec]:
         merged = {}
         for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
             parameter = resolve(parameter)
             merged[(parameter["in"], parameter["name"].lower())] = parameter
         return merged
 
-    def operation(self, where: str, old_item: dict, new_item: dict, method: str) -> None:
+    def operation(self, where: str, old_item: Spec, new_item: Spec, method: str) -> None:
         old_op, new_op = self.old(old_item[method]), self.new(new_item[method])
         old_params = self.parameters(self.old, old_item, old_op)
         new_params = self.parameters(self.new, new_item, new_op)
@@ -135,7 +138,7 @@ class Comparison:
                 f"{where} {status}", self.old(old_response), self.new(new_responses[status])
             )
 
-    def response(self, where: str, old: dict, new: dict) -> None:
+    def response(self, where: str, old: Spec, new: Spec) -> None:
         new_headers = {name.lower(): header for name, header in new.get("headers", {}).items()}
         for name, header in old.get("headers", {}).items():
             header, new_header = self.old(header), self.new(new_headers.get(name.lower()))
@@ -155,7 +158,7 @@ class Comparison:
             elif "schema" in content and "schema" in new_content:
                 self.response_schema(f"{where} {media}", content["schema"], new_content["schema"])
 
-    def common(self, where: str, old: dict, new: dict) -> bool:
+    def common(self, where: str, old: Spec, new: Spec) -> bool:
         """Checks for both directions; False when the schemas cannot be compared further."""
         for keyword in COMBINATIONS:
             if old.get(keyword) != new.get(keyword):
@@ -165,7 +168,8 @@ class Comparison:
             self.report(where, f"type changed from {old.get('type')} to {new.get('type')}")
             return False
         if "enum" in old:
-            removed = [value for value in old["enum"] if value not in new.get("enum", old["enum"])]
+            kept = new["enum"] if "enum" in new else old["enum"]
+            removed = [value for value in old["enum"] if value not in kept]
             if removed:
                 self.report(where, f"enum values removed: {removed}")
         return True
