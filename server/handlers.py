@@ -37,7 +37,9 @@ async def check_official_image(namespace: str, repository: str) -> dict[str, obj
     return await show_official_image(namespace, repository)
 
 
-async def list_official_image_methods(namespace: str, repository: str) -> tuple[object, int, dict]:
+async def list_official_image_methods(
+    namespace: str, repository: str
+) -> tuple[object, int, dict[str, str]]:
     return NoContent, 204, {"Allow": ALLOWED_METHODS}
 
 
@@ -63,5 +65,5 @@ def check_official_images(
     return list_official_images(namespace, limit, marker, name)
 
 
-def list_official_images_methods(namespace: str) -> tuple[object, int, dict]:
+def list_official_images_methods(namespace: str) -> tuple[object, int, dict[str, str]]:
     return NoContent, 204, {"Allow": ALLOWED_METHODS}

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from starlette.types import Scope
+
 from server import signing
 from server.store.access_keys import AccessKeyRefused, AccessKeyStore
 
@@ -49,7 +51,7 @@ def _values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     return [value for key, value in headers if key.lower() == name]
 
 
-def verify(scope: dict, keys: AccessKeyStore, now: datetime | None = None) -> SignedBy:
+def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> SignedBy:
     """Who signed this request. Raises SignatureRefused with the reason."""
     headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
     authorizations = _values(headers, b"authorization")

@@ -24,7 +24,7 @@ class SwrCorsMiddleware(CORSMiddleware):
         return Response(body, status_code=400, headers=headers, media_type="application/json")
 
 
-def cors_options(origins: tuple[str, ...]) -> dict:
+def cors_options(origins: tuple[str, ...]) -> dict[str, list[str] | int]:
     return {
         "allow_origins": list(origins),
         "allow_methods": ["GET", "HEAD"],

@@ -8,6 +8,8 @@ the detail and the request id go to the log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from connexion import AsyncApp
 from connexion.exceptions import (
@@ -85,7 +87,9 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
     return error_response(request, 400, ErrorCode.INVALID_PARAMETER, "Bad request.")
 
 
-def http_exception_handler(allowed: AllowedMethods):
+def http_exception_handler(
+    allowed: AllowedMethods,
+) -> Callable[[ConnexionRequest, HTTPException], Awaitable[ConnexionResponse]]:
     async def on_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
         """Starlette's routing failures: no route (404) or a method the path does not serve."""
         if exc.status_code == 405:
@@ -116,7 +120,7 @@ async def on_crash(request: ConnexionRequest, exc: Exception) -> ConnexionRespon
     return _internal_error(request)
 
 
-def register_error_handlers(app: AsyncApp, spec: dict) -> None:
+def register_error_handlers(app: AsyncApp, spec: dict[str, Any]) -> None:
     app.add_error_handler(ProblemException, on_problem)
     app.add_error_handler(HTTPException, http_exception_handler(AllowedMethods(spec)))
     app.add_error_handler(ImageNotFound, on_image_not_found)

@@ -37,13 +37,14 @@ def stamp_headers(message: Message, request_id: str) -> None:
 
 
 def request_id_of(scope: Scope) -> str:
-    return scope.get(_SCOPE_KEY) or current_request_id.get()
+    request_id: str | None = scope.get(_SCOPE_KEY)
+    return request_id or current_request_id.get()
 
 
 def _choose_request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SANE_REQUEST_ID.match(candidate) and "\n" not in candidate:
                 return candidate
             break

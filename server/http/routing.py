@@ -17,7 +17,7 @@ from starlette.routing import Mount, Router
 _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
-class NoRedirectRoutingMiddleware(RoutingMiddleware):
+class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     def __init__(self, app: Any) -> None:
         super().__init__(app)
         self.router.redirect_slashes = False
@@ -29,7 +29,7 @@ class NoRedirectRoutingMiddleware(RoutingMiddleware):
                 route.app.redirect_slashes = False
 
 
-def connexion_middlewares() -> list:
+def connexion_middlewares() -> list[type]:
     """Connexion's default middleware stack with our routing in place of its own."""
     return [
         NoRedirectRoutingMiddleware if m is RoutingMiddleware else m

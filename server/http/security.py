@@ -17,10 +17,13 @@ from server.store.cached import CachedTokens
 
 log = logging.getLogger(__name__)
 
+# Connexion's sentinel for "no credentials of this scheme", an object() it compares by identity.
+NOT_OURS: object = NO_VALUE
+
 AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
 
 
-class AuthenticationFailed(OAuthResponseProblem):
+class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """A 401 whose reason the error body states (never the token itself)."""
 
     def __init__(self, reason: str) -> None:
@@ -59,12 +62,13 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     return None if info is None else {"sub": info.name}
 
 
-async def signature_info(authorization: str, request: Any) -> dict[str, Any] | None:
-    """Connexion calls this with the `Authorization` value (the `AkSk` scheme)."""
+async def signature_info(authorization: str, request: Any) -> dict[str, Any] | object | None:
+    """Connexion calls this with the `Authorization` value (the `AkSk` scheme). The claims,
+    None (401), or NOT_OURS for a scheme that is not ours."""
     if not is_signature(authorization):
         # Some other scheme (a proxy's Basic, a Bearer token): not ours to judge, so the request
         # is as unauthenticated as without it, or the X-Auth-Token decides.
-        return NO_VALUE
+        return NOT_OURS
     if "x-auth-token" in request.headers:
         raise AuthenticationFailed(AMBIGUOUS)
     keys: AccessKeyStore = request.state.access_keys

@@ -20,8 +20,10 @@ from typing import Any
 from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import is_nullable
 from connexion.validators import ParameterValidator
-from jsonschema.exceptions import best_match
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError, best_match
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
 from server.patterns import SpecValidator, ecma_regex
 
@@ -29,8 +31,9 @@ from server.patterns import SpecValidator, ecma_regex
 _DIRECT_KEYWORDS = {"type", "minLength", "maxLength", "pattern"}
 
 
-def _rule_broken(error) -> str:
-    rules = {
+def _rule_broken(error: ValidationError) -> str:
+    # Keyed by object: an error made without a validator carries jsonschema's Unset instead.
+    rules: dict[object, str] = {
         "pattern": "does not match the naming rules",
         "minLength": "must not be empty",
         "maxLength": f"is longer than {error.validator_value} characters",
@@ -69,11 +72,12 @@ def _direct_check(schema: dict[str, Any]) -> Callable[[object], bool] | None:
 # id(parameter definition) -> (the definition, kept alive so that its id stays its own;
 # its jsonschema validator; its direct check or None). An app has a few definitions; the bound
 # only matters to a process that builds many apps (the tests).
-_checks: OrderedDict[int, tuple[dict, Any, Callable[[object], bool] | None]] = OrderedDict()
+_Checks = tuple[dict[str, Any], Draft4Validator, Callable[[object], bool] | None]
+_checks: OrderedDict[int, _Checks] = OrderedDict()
 _CHECKS_KEPT = 256
 
 
-def _checks_for(param: dict) -> tuple[Any, Callable[[object], bool] | None]:
+def _checks_for(param: dict[str, Any]) -> tuple[Draft4Validator, Callable[[object], bool] | None]:
     entry = _checks.get(id(param))
     if entry is None or entry[0] is not param:
         schema = param.get("schema", param)
@@ -84,8 +88,14 @@ def _checks_for(param: dict) -> tuple[Any, Callable[[object], bool] | None]:
     return entry[1], entry[2]
 
 
-class ShortMessageParameterValidator(ParameterValidator):
-    def validate_parameter(self, parameter_type, value, param, param_name=None):  # type: ignore[override]
+class ShortMessageParameterValidator(ParameterValidator):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def validate_parameter(
+        self,
+        parameter_type: str,
+        value: object,
+        param: dict[str, Any],
+        param_name: str | None = None,
+    ) -> str | None:
         if value is None:
             if param.get("required"):
                 return f"Missing {parameter_type} parameter '{param['name']}'."
@@ -98,7 +108,7 @@ class ShortMessageParameterValidator(ParameterValidator):
             return None
         return f"Invalid {parameter_type} parameter '{param['name']}': {_rule_broken(error)}."
 
-    def validate_query_parameter(self, param, request):  # type: ignore[override]
+    def validate_query_parameter(self, param: dict[str, Any], request: Request) -> str | None:
         # Connexion keeps the last of repeated values and has already converted the one it
         # kept: judge the query string as sent.
         sent = QueryParams(request.scope["query_string"]).getlist(param["name"])
@@ -107,10 +117,11 @@ class ShortMessageParameterValidator(ParameterValidator):
         schema = param.get("schema", param)
         if sent and schema.get("type") == "integer" and not _INTEGER.fullmatch(sent[0]):
             return f"Invalid query parameter '{param['name']}': must be of type integer."
-        return super().validate_query_parameter(param, request)
+        converted: str | None = super().validate_query_parameter(param, request)
+        return converted
 
 
-class PlainPathURIParser(OpenAPIURIParser):
+class PlainPathURIParser(OpenAPIURIParser):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """Connexion's OpenAPI 3 URI parser, minus the work our parameters never need.
 
     Connexion parses each request's parameters several times, rebuilding its tables of
@@ -129,12 +140,14 @@ class PlainPathURIParser(OpenAPIURIParser):
             if p["in"] == "path"
         )
 
-    def resolve_path(self, path_data: dict) -> dict:
+    def resolve_path(self, path_data: dict[str, Any]) -> dict[str, Any]:
         if self._plain_path:
             return dict(path_data)
-        return super().resolve_path(path_data)
+        resolved: dict[str, Any] = super().resolve_path(path_data)
+        return resolved
 
-    def resolve_query(self, query_data: dict) -> dict:
+    def resolve_query(self, query_data: dict[str, Any]) -> dict[str, Any]:
         if not query_data:
             return {}
-        return super().resolve_query(query_data)
+        resolved: dict[str, Any] = super().resolve_query(query_data)
+        return resolved
