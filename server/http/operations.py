@@ -22,7 +22,7 @@ from connexion.decorators.parameter import AsyncParameterDecorator
 from connexion.utils import is_nullable
 
 
-def _plain_string(parameter: dict) -> bool:
+def _plain_string(parameter: dict[str, Any]) -> bool:
     schema = parameter.get("schema", {})
     return (
         parameter["in"] == "path"
@@ -32,7 +32,7 @@ def _plain_string(parameter: dict) -> bool:
     )
 
 
-class _PathParameterDecorator(AsyncParameterDecorator):
+class _PathParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     def __call__(self, function: Any) -> Any:
         # Decorated on the operation's first request: `operation` is this operation.
         if operation.request_body or not all(_plain_string(p) for p in operation.parameters):
@@ -49,7 +49,7 @@ class _PathParameterDecorator(AsyncParameterDecorator):
         return wrapper
 
 
-class _OnceStarletteDecorator(StarletteDecorator):
+class _OnceStarletteDecorator(StarletteDecorator):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     @property
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
         return _PathParameterDecorator
@@ -73,31 +73,31 @@ class _OnceStarletteDecorator(StarletteDecorator):
         return wrapper
 
 
-class _OnceAsyncOperation(AsyncOperation):
+class _OnceAsyncOperation(AsyncOperation):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     @functools.cached_property
-    def fn(self) -> Any:  # type: ignore[override]
+    def fn(self) -> Any:
         return _OnceStarletteDecorator(
             pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
         )(self._fn)
 
 
-class _OnceAsyncApi(AsyncApi):
+class _OnceAsyncApi(AsyncApi):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     def make_operation(self, operation: Any) -> AsyncOperation:
         return _OnceAsyncOperation.from_operation(
             operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
         )
 
 
-class _OnceAsyncASGIApp(AsyncASGIApp):
+class _OnceAsyncASGIApp(AsyncASGIApp):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     api_cls = _OnceAsyncApi
 
 
-class SwrAsyncApp(AsyncApp):
+class SwrAsyncApp(AsyncApp):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """AsyncApp, with `_OnceAsyncOperation` for every operation; `caches` holds whatever the
     app factory wants reachable from outside (the tests look into the caches)."""
 
     def __init__(self, import_name: str, **kwargs: Any) -> None:
         # AsyncApp.__init__ only creates its inner app and hands everything else on.
         self._middleware_app = _OnceAsyncASGIApp()
-        self.caches: Any = None
+        self.caches: dict[str, object] | None = None
         AbstractApp.__init__(self, import_name, **kwargs)

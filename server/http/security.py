@@ -30,14 +30,15 @@ class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # conne
         super().__init__(detail=reason)
 
 
-class ApiKeyHandler(ApiKeySecurityHandler):
+class ApiKeyHandler(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """Connexion's API key handler, but it inspects the check function's signature once instead
     of twice per request."""
 
     @staticmethod
     @functools.cache
     def _accepts_kwarg(func: Any, keyword: str) -> bool:
-        return AbstractSecurityHandler._accepts_kwarg(func, keyword)
+        accepts: bool = AbstractSecurityHandler._accepts_kwarg(func, keyword)
+        return accepts
 
 
 # For AsyncApp(security_map=...): every scheme Connexion knows keeps its handler but apiKey.

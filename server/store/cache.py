@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from anyio import to_thread
 
@@ -73,13 +73,14 @@ class SingleFlight:
     would send the same query through the thread pool (a pile-up that showed as the p99)."""
 
     def __init__(self) -> None:
-        self._loads: dict[Hashable, asyncio.Future] = {}
+        # Any: each key's load has its own result type; run() gives each caller its own V back.
+        self._loads: dict[Hashable, asyncio.Future[Any]] = {}
 
     def __len__(self) -> int:
         return len(self._loads)
 
     async def run(self, key: Hashable, load: Callable[..., V], *args: object) -> V:
-        task = self._loads.get(key)
+        task: asyncio.Future[V] | None = self._loads.get(key)
         if task is None:
             task = asyncio.ensure_future(to_thread.run_sync(load, *args))
             self._loads[key] = task

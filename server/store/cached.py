@@ -34,20 +34,20 @@ class CachedTokens:
 
     async def verify(self, token: str) -> TokenInfo | None:
         key = hash_token(token)
-        info = self.known.get(key)
-        if info is not MISSING:
-            info = cast(TokenInfo, info)
+        known = self.known.get(key)
+        if known is not MISSING:
+            info = cast(TokenInfo, known)
             # Expiry is exact, not up to the time-to-live late: the record says when.
             return info if info.state(utc_now()) == "active" else None
         if self.refused.get(key) is not MISSING:
             return None
         # The store does blocking I/O: keep it off the event loop.
-        info = await self.loads.run(key, self.store.verify, token)
-        if info is None:
+        loaded = await self.loads.run(key, self.store.verify, token)
+        if loaded is None:
             self.refused.put(key, None)
         else:
-            self.known.put(key, info)
-        return info
+            self.known.put(key, loaded)
+        return loaded
 
 
 class CachedImages:
@@ -75,9 +75,9 @@ class CachedImages:
 
     async def get(self, namespace: str, name: str) -> Image:
         key = (namespace, name)
-        image = self.found.get(key)
-        if image is not MISSING:
-            return cast(Image, image)
+        found = self.found.get(key)
+        if found is not MISSING:
+            return cast(Image, found)
         if self.missing.get(key) is not MISSING:
             raise ImageNotFound(namespace, name)
         try:

@@ -406,7 +406,10 @@ class SqliteImageReader:
         dialect = engine.dialect
         # Kept checked out for the life of the process: one per process.
         self._pooled = engine.raw_connection()
-        self._driver = self._pooled.driver_connection
+        driver = self._pooled.driver_connection
+        # The dialect says which driver this is: SQLAlchemy's SQLite dialect uses the stdlib's.
+        assert isinstance(driver, sqlite3.Connection)
+        self._driver = driver
         self._driver.execute("PRAGMA busy_timeout=0")
         query = select(images).where(
             images.c.namespace == bindparam("namespace"), images.c.name == bindparam("name")
@@ -428,7 +431,8 @@ class SqliteImageReader:
             raise ReaderBusy(str(error)) from error
         if row is None:
             raise ImageNotFound(namespace, name)
-        values = {
+        # Any: the driver's rows are untyped; the columns' types are the Image's.
+        values: dict[str, Any] = {
             field: value if convert is None else convert(value)
             for field, convert, value in zip(self._fields, self._convert, row, strict=True)
         }
