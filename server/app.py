@@ -18,6 +18,8 @@ from server.http.operations import SwrAsyncApp
 from server.http.routing import connexion_middlewares
 from server.http.security import SECURITY_MAP
 from server.http.validation import PlainPathURIParser, ShortMessageParameterValidator
+from server.ops.health import Readiness
+from server.ops.shutdown import Drain
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
 from server.store.access_keys import AccessKeyStore
@@ -25,7 +27,7 @@ from server.store.cached import CachedImages, CachedTokens
 from server.store.db import make_engine
 from server.store.images import SqlImageRepository
 from server.store.master_key import load_master_key
-from server.store.migrations import prepare_schema
+from server.store.migrations import head_revision, prepare_schema
 from server.store.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     tokens = TokenStore(engine)
     image_cache = CachedImages(images, settings.image_cache_size, settings.cache_ttl)
     token_cache = CachedTokens(tokens, settings.token_cache_size, settings.cache_ttl)
+    drain = Drain(settings.shutdown_drain)
+    readiness = Readiness(engine, head_revision(), settings.readiness_timeout_ms / 1000, drain)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
@@ -54,14 +58,16 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             # no longer walk it, and stop all requests in flight for much shorter.
             gc.collect()
             gc.freeze()
-            # Lifespan state: every request sees these as request.state.<name>.
-            yield {
-                "images": images,
-                "tokens": tokens,
-                "access_keys": AccessKeyStore(engine, master_key),
-                "image_cache": image_cache,
-                "token_cache": token_cache,
-            }
+            with drain.on_signals():
+                # Lifespan state: every request sees these as request.state.<name>.
+                yield {
+                    "images": images,
+                    "tokens": tokens,
+                    "access_keys": AccessKeyStore(engine, master_key),
+                    "image_cache": image_cache,
+                    "token_cache": token_cache,
+                    "readiness": readiness,
+                }
         finally:
             image_cache.close()
             engine.dispose()

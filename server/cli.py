@@ -162,10 +162,9 @@ def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
-    import uvicorn
-
     from server.app import create_app
     from server.http.transport import uvicorn_options
+    from server.ops.shutdown import run_server
 
     images, tokens = stores.images, stores.tokens
     # Sample data only on request (make serve): made-up counts in a real catalog would stay,
@@ -191,18 +190,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     options = uvicorn_options(settings)
     if settings.workers > 1:
         # Each worker process builds its own app (and connection pool) from SWR_*.
-        uvicorn.run(
+        run_server(
             "server.app:app_from_env",
+            settings,
             factory=True,
-            workers=settings.workers,
             host=settings.host,
             port=settings.port,
             log_config=log_config,
             **options,
         )
     else:
-        uvicorn.run(
+        run_server(
             create_app(settings),
+            settings,
             host=settings.host,
             port=settings.port,
             log_config=log_config,

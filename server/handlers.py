@@ -7,7 +7,10 @@ spec, and domain errors are turned into responses by `server.http.errors`.
 from __future__ import annotations
 
 from connexion import NoContent, request
+from starlette.responses import Response
 
+from server.http.conditional import conditional_json_response
+from server.ops.health import Readiness
 from server.store.cached import CachedImages
 from server.store.images import ImageRepository
 
@@ -24,16 +27,16 @@ def _path_name(stored_name: str) -> str:
     return stored_name.replace("/", "$")
 
 
-async def show_official_image(namespace: str, repository: str) -> dict[str, object]:
+async def show_official_image(namespace: str, repository: str) -> Response:
     # Async, so that a cached image is served on the event loop without a thread pool hop.
     images: CachedImages = request.state.image_cache
     image = await images.get(namespace, _stored_name(repository))
-    return image.to_api()
+    return conditional_json_response(request.headers, image.to_api(), image.changed_at)
 
 
-async def check_official_image(namespace: str, repository: str) -> dict[str, object]:
-    # HEAD answers with GET's status and headers (Content-Length included); the server drops
-    # the body.
+async def check_official_image(namespace: str, repository: str) -> Response:
+    # HEAD answers with GET's status and headers (Content-Length and validators included); the
+    # server drops the body.
     return await show_official_image(namespace, repository)
 
 
@@ -67,3 +70,22 @@ def check_official_images(
 
 def list_official_images_methods(namespace: str) -> tuple[object, int, dict[str, str]]:
     return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
+def show_liveness() -> dict[str, str]:
+    # Answering at all is the whole check: a store outage must not get processes restarted.
+    return {"status": "ok"}
+
+
+def check_liveness() -> dict[str, str]:
+    return show_liveness()
+
+
+async def show_readiness() -> dict[str, str]:
+    readiness: Readiness = request.state.readiness
+    await readiness.check()  # raises NotReady, answered 503 by server.http.errors
+    return {"status": "ready"}
+
+
+async def check_readiness() -> dict[str, str]:
+    return await show_readiness()

@@ -171,6 +171,34 @@ class Settings(BaseSettings):
         ge=1,
         le=3_600_000,
     )
+    # /readyz gives up on a store that does not answer: a probe must answer in time.
+    readiness_timeout_ms: int = setting(
+        2000,
+        "longest `/readyz` waits for the store before it answers 503",
+        "an integer from 1 to 60000 (milliseconds)",
+        ge=1,
+        le=60_000,
+    )
+    # Graceful shutdown (server.ops.shutdown): after the stop signal, /readyz answers 503 and
+    # requests are still served for the drain; then the listener closes and the requests in
+    # flight have the grace to finish.
+    shutdown_drain: float = setting(
+        0.0,
+        "seconds between the stop signal and closing the listener, while `/readyz` answers 503 "
+        "and requests are still served",
+        "a number of seconds from 0 to 3600 (e.g. 2.5)",
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+    )
+    shutdown_grace: float = setting(
+        20.0,
+        "seconds the requests in flight have to finish once the listener is closed",
+        "a number of seconds from 0 to 3600 (e.g. 2.5)",
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+    )
 
     # The master key that encrypts AK/SK secrets. Unset on a SQLite file, a key file beside the
     # database is created on first start; on PostgreSQL, unset means no AK/SK signing.

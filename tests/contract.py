@@ -27,6 +27,19 @@ def documented_statuses(spec: dict, method: str = "get", path: str = OPERATION_P
     return {int(s) for s in spec["paths"][path][method]["responses"]}
 
 
+def expected_cache_control(
+    spec: dict, status: int, method: str = "get", path: str | None = None
+) -> str:
+    """The Cache-Control the spec gives a response: an image's 200 and 304 may be kept and
+    revalidated, everything else (errors, probes, statuses a method does not list) no-store."""
+    operation = spec["paths"].get(path or OPERATION_PATH, {}).get(method.lower(), {})
+    response = operation.get("responses", {}).get(str(status))
+    if response is None:
+        return "no-store"
+    header = resolve(spec, resolve(spec, response).get("headers", {})["Cache-Control"])
+    return header["schema"]["enum"][0]
+
+
 def expected_error_code(spec: dict, status: int, path: str = OPERATION_PATH) -> str:
     """The SWR error code the spec's example gives for an error status of GET on `path`."""
     response = response_of(spec, status, path=path)

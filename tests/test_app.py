@@ -14,7 +14,7 @@ from server.app import create_app
 from server.http.error_codes import ErrorCode
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
-from tests.contract import LIST_PATH, documented_statuses, expected_error_code
+from tests.contract import LIST_PATH, documented_statuses, expected_error_code, resolve
 
 
 def test_the_server_binds_the_spec_the_client_is_generated_from():
@@ -69,7 +69,7 @@ def test_error_codes_match_the_spec(spec):
         500: ErrorCode.IMAGE_QUERY_FAILED,
         505: ErrorCode.INVALID_PARAMETER,
     }
-    assert documented_statuses(spec) == {200, *by_status}
+    assert documented_statuses(spec) == {200, 304, *by_status}
     for status, code in by_status.items():
         assert expected_error_code(spec, status) == code.value
     # A list has no image to miss: its only 404 is a path that names nothing.
@@ -77,12 +77,18 @@ def test_error_codes_match_the_spec(spec):
     assert documented_statuses(spec, path=LIST_PATH) == {200, *listing}
     for status, code in listing.items():
         assert expected_error_code(spec, status, path=LIST_PATH) == code.value
+    not_ready = resolve(spec, spec["paths"]["/readyz"]["get"]["responses"]["503"])
+    assert not_ready["content"]["application/json"]["example"]["error_code"] == (
+        ErrorCode.NOT_READY.value
+    )
 
 
 @pytest.mark.parametrize("method", ["head", "get", "options"])
 def test_the_list_answers_with_the_statuses_of_the_details(spec, method):
     # The same transport, security and validation stand in front of both paths.
-    assert documented_statuses(spec, method, LIST_PATH) == documented_statuses(spec, method)
+    # Conditional requests (304) are the details' alone.
+    details = documented_statuses(spec, method) - {304}
+    assert documented_statuses(spec, method, LIST_PATH) == details
 
 
 @pytest.mark.parametrize("template", [*load_spec()["paths"]])
@@ -95,6 +101,11 @@ def test_the_allow_header_lists_the_spec_methods(spec, template):
         for m in path
         if m in {"get", "head", "options", "put", "post", "delete", "patch", "trace"}
     }
+    assert not declared & set(path["x-other-methods"]["methods"])
+    if template in ("/healthz", "/readyz"):
+        # The probes serve GET and HEAD, and say so in their 405's Allow.
+        allow = spec["components"]["headers"]["Allow-Probe"]["schema"]["enum"]
+        assert allow == [", ".join(m for m in ("GET", "HEAD") if m in declared)]
+        return
     assert set(ALLOWED_METHODS.split(", ")) == declared
     assert spec["components"]["headers"]["Allow"]["schema"]["enum"] == [ALLOWED_METHODS]
-    assert not declared & set(path["x-other-methods"]["methods"])

@@ -4,9 +4,11 @@ PostgreSQL schema that is not current while SQLite migrates itself."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect
@@ -15,9 +17,12 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.settings import Settings
-from server.store.db import api_tokens, images, make_engine, metadata
+from server.store.db import images, make_engine, metadata
+from server.store.images import SqlImageRepository
 from server.store.migrations import (
+    INITIAL_REVISION,
     SchemaNotCurrent,
+    alembic_config,
     current_revision,
     head_revision,
     upgrade,
@@ -55,6 +60,7 @@ def test_the_constraints_the_data_needs_are_enforced(engine):
         "pull_count": 0,
         "collection_id": 0,
         "last_updated": datetime(2026, 1, 1),
+        "changed_at": datetime(2026, 1, 1),
     }
     with engine.begin() as conn:
         conn.execute(insert(images).values(row))
@@ -112,33 +118,89 @@ def test_sqlite_migrates_itself(tmp_path):
         engine.dispose()
 
 
+def upgrade_to(engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+# Rows as revisions 0001 to 0003 store them (no changed_at).
+ROWS_0001 = [
+    {
+        "namespace": "official",
+        "name": name,
+        "user": "official",
+        "description": f"kept {name}",
+        "full_description": "",
+        "star_count": 1,
+        "pull_count": 2,
+        "collection_id": 0,
+        "last_updated": datetime(2017, 10, 16, 21, 33, 44),
+    }
+    for name in ("nginx", "library/redis")
+]
+IMAGES_0001 = sa.table(
+    "images",
+    *(sa.column(name, sa.DateTime() if name == "last_updated" else None) for name in ROWS_0001[0]),
+)
+
+
 def test_a_sqlite_file_from_before_migrations_is_adopted(tmp_path):
     url = f"sqlite:///{tmp_path}/old.db"
     engine = make_engine(Settings(database_url=url))
-    # How the release before migrations made its schema: its two tables, no later ones.
-    metadata.create_all(engine, tables=[images, api_tokens])
+    # How the release before migrations made its schema: revision 0001's tables, no version.
+    upgrade_to(engine, INITIAL_REVISION)
     with engine.begin() as conn:
-        conn.execute(
-            insert(images).values(
-                namespace="official",
-                name="nginx",
-                user="official",
-                description="kept",
-                full_description="",
-                star_count=1,
-                pull_count=2,
-                collection_id=0,
-                last_updated=datetime(2026, 1, 1),
-            )
-        )
+        conn.execute(sa.insert(IMAGES_0001), ROWS_0001[:1])
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     try:
         result = run_cli(url, "migrate")
 
         assert result.code == 0, result.err
         assert current_revision(engine) == head_revision()
-        assert run_cli(url, "export").out.count('"description": "kept"') == 1
+        assert run_cli(url, "export").out.count('"description": "kept nginx"') == 1
     finally:
         engine.dispose()
+
+
+def test_0004_adds_changed_at_to_a_database_with_rows(empty_database_url):
+    engine = make_engine(Settings(database_url=empty_database_url))
+    upgrade_to(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(sa.insert(IMAGES_0001), ROWS_0001)
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        result = run_cli(empty_database_url, "migrate")
+
+        assert result.code == 0, result.err
+        assert "upgraded from 0003 to 0004" in result.err
+        after = datetime.now(UTC).replace(tzinfo=None)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(images).order_by(images.c.id)).mappings().all()
+            differences = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+            )
+        # The data is kept, and every row says it changed when the migration ran.
+        assert [{k: r[k] for k in ROWS_0001[0]} for r in rows] == ROWS_0001
+        assert all(before <= r["changed_at"] <= after for r in rows), rows
+        # The upgraded tables are exactly the code's, constraints included.
+        assert differences == []
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(sa.update(images).values(pull_count=-1))
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(sa.update(images).values(changed_at=None))
+        # An image from before the migration is served with its Last-Modified.
+        served = SqlImageRepository(engine).get("official", "library/redis")
+        assert served.changed_at == rows[1]["changed_at"]
+    finally:
+        engine.dispose()
+
+
+def test_0004_downgrades_and_upgrades_again(database_url, engine):
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    assert "changed_at" not in {c["name"] for c in inspect(engine).get_columns("images")}
+    assert run_cli(database_url, "migrate").code == 0
+    assert current_revision(engine) == head_revision()
 
 
 def test_serve_refuses_an_unmigrated_postgresql_database(empty_postgresql_url):

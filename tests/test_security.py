@@ -11,7 +11,7 @@ import pytest
 from server.settings import Settings
 from server.store.tokens import TokenStore
 from tests.conftest import serve
-from tests.contract import assert_request_id, path_for
+from tests.contract import assert_request_id, expected_cache_control, path_for
 
 GOOD = path_for("official", "nginx")
 
@@ -66,7 +66,8 @@ def test_security_headers_on_every_response(spec, live_server, method, path, sta
     )
     assert response.status_code == status
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Cache-Control"] == "no-store"
+    expected = expected_cache_control(spec, status, method) if path == GOOD else "no-store"
+    assert response.headers["Cache-Control"] == expected
     assert_request_id(spec, response.headers)
 
 

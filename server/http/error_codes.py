@@ -17,10 +17,13 @@ class ErrorCode(StrEnum):
     # SVCSTG.SWR.<status><4 digits> form.
     NO_SUCH_RESOURCE = "SVCSTG.SWR.4040000"
     METHOD_NOT_ALLOWED = "SVCSTG.SWR.4050000"
+    NOT_READY = "SVCSTG.SWR.5030000"
 
 
 # 5xx bodies never carry internals: this is all a client learns of a server failure.
 INTERNAL_ERROR_MESSAGE = "Failed to get image information."
+# All a client learns of why /readyz refused: the reason is in the log.
+NOT_READY_MESSAGE = "The service is not ready."
 
 
 def render_error(code: ErrorCode, message: str, request_id: str) -> bytes:

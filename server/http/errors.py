@@ -21,10 +21,16 @@ from connexion.exceptions import (
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from server.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
+from server.http.error_codes import (
+    INTERNAL_ERROR_MESSAGE,
+    NOT_READY_MESSAGE,
+    ErrorCode,
+    render_error,
+)
 from server.http.middleware import request_id_of
 from server.http.routing import AllowedMethods
 from server.http.security import AuthenticationFailed
+from server.ops.health import NotReady
 from server.store.images import ImageNotFound
 
 log = logging.getLogger(__name__)
@@ -115,6 +121,11 @@ async def on_image_not_found(request: ConnexionRequest, exc: ImageNotFound) -> C
     return error_response(request, 404, ErrorCode.IMAGE_NOT_FOUND, "Image does not exist.")
 
 
+async def on_not_ready(request: ConnexionRequest, exc: NotReady) -> ConnexionResponse:
+    log.warning("not ready: %s", exc)
+    return error_response(request, 503, ErrorCode.NOT_READY, NOT_READY_MESSAGE)
+
+
 async def on_crash(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("request failed", exc_info=exc)
     return _internal_error(request)
@@ -124,4 +135,5 @@ def register_error_handlers(app: AsyncApp, spec: dict[str, Any]) -> None:
     app.add_error_handler(ProblemException, on_problem)
     app.add_error_handler(HTTPException, http_exception_handler(AllowedMethods(spec)))
     app.add_error_handler(ImageNotFound, on_image_not_found)
+    app.add_error_handler(NotReady, on_not_ready)
     app.add_error_handler(Exception, on_crash)

@@ -32,8 +32,11 @@ SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosn
 def stamp_headers(message: Message, request_id: str) -> None:
     headers = MutableHeaders(scope=message)
     headers["X-Request-Id"] = request_id
-    for name, value in SECURITY_HEADERS.items():
-        headers[name] = value
+    headers["X-Content-Type-Options"] = SECURITY_HEADERS["X-Content-Type-Options"]
+    # A successful response may relax the caching policy (an image a client may keep and
+    # revalidate); an error never does.
+    if message["status"] >= 400 or "cache-control" not in headers:
+        headers["Cache-Control"] = SECURITY_HEADERS["Cache-Control"]
 
 
 def request_id_of(scope: Scope) -> str:

@@ -61,6 +61,10 @@ images = Table(
     Column("collection_id", BigInteger, nullable=False),
     # Naive UTC, second precision: the API's "YYYY-MM-DD HH:MM:SS".
     Column("last_updated", DateTime, nullable=False),
+    # When this store last changed the record (naive UTC, whole seconds): the API's
+    # Last-Modified. last_updated is Docker Hub's date, which an import that changes only
+    # pull_count leaves alone.
+    Column("changed_at", DateTime, nullable=False),
     UniqueConstraint("namespace", "name"),
     CheckConstraint("star_count >= 0", name="star_count_non_negative"),
     CheckConstraint("pull_count >= 0", name="pull_count_non_negative"),

@@ -10,7 +10,7 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
@@ -29,6 +29,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     or_,
     select,
 )
@@ -66,6 +67,9 @@ class ImageRecord:
 @dataclass(frozen=True, kw_only=True)
 class Image(ImageRecord):
     id: int
+    # When the store last changed this record (naive UTC, whole seconds); not part of the
+    # API's body, it is the response's Last-Modified.
+    changed_at: datetime
 
     def to_api(self) -> dict[str, object]:
         # Field by field rather than dataclasses.asdict, which deep-copies every value: this
@@ -76,7 +80,8 @@ class Image(ImageRecord):
 
 
 # The body's fields, in the order the spec lists them (id first).
-_API_FIELDS = tuple(f.name for f in fields(Image))
+# The body's fields: id first, as the spec lists them; changed_at is a header's, not the body's.
+_API_FIELDS = ("id", *(f.name for f in fields(Image) if f.name not in ("id", "changed_at")))
 
 
 class ImportConflict(ValueError):
@@ -116,7 +121,8 @@ class ImageRepository(Protocol):
     ) -> ImagePage: ...
 
 
-_RECORD_COLUMNS = [c for c in images.c if c.name != "id"]
+# The columns an imported record fills; the store keeps the others.
+_RECORD_COLUMNS = [c for c in images.c if c.name not in ("id", "changed_at")]
 _RECORD_FIELDS = [c.name for c in _RECORD_COLUMNS]
 # An image is known by its namespace and name; an import may change the rest.
 _KEY_FIELDS = ("namespace", "name")
@@ -220,15 +226,20 @@ class SqlImageRepository:
             new = ~exists().where(same_image)
             _refuse_taken_ids(conn, staging, new)
             changed = or_(*(images.c[f] != staging.c[f] for f in _VALUE_FIELDS))
+            stamp = _change_stamp(conn)
             updated = conn.execute(
                 images.update()
                 .where(same_image, changed)
-                .values({f: staging.c[f] for f in _VALUE_FIELDS})
+                .values({**{f: staging.c[f] for f in _VALUE_FIELDS}, "changed_at": stamp})
             ).rowcount
-            with_id = _insert_new(conn, staging, new, staging.c.id.is_not(None), with_id=True)
+            with_id = _insert_new(
+                conn, staging, new, staging.c.id.is_not(None), stamp, with_id=True
+            )
             if with_id and conn.dialect.name == "postgresql":
                 _advance_id_sequence(conn)
-            without_id = _insert_new(conn, staging, new, staging.c.id.is_(None), with_id=False)
+            without_id = _insert_new(
+                conn, staging, new, staging.c.id.is_(None), stamp, with_id=False
+            )
             staging.drop(conn)
         inserted = with_id + without_id
         return ImportSummary(inserted, updated, total - inserted - updated)
@@ -239,6 +250,7 @@ def _insert_new(
     staging: Table,
     new: ColumnElement[bool],
     which: ColumnElement[bool],
+    stamp: datetime,
     *,
     with_id: bool,
 ) -> int:
@@ -247,8 +259,10 @@ def _insert_new(
     return conn.execute(
         images.insert()
         .from_select(
-            fields,
-            select(*(staging.c[f] for f in fields)).where(new, which).order_by(staging.c.position),
+            [*fields, "changed_at"],
+            select(*(staging.c[f] for f in fields), literal(stamp, images.c.changed_at.type))
+            .where(new, which)
+            .order_by(staging.c.position),
         )
         # SQLAlchemy keeps an INSERT's row count only when asked to.
         .execution_options(preserve_rowcount=True)
@@ -334,6 +348,18 @@ def page_query(
 def _successor(prefix: str) -> str:
     """The first string, in byte order, after all those that start with `prefix`."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _change_stamp(conn: Connection) -> datetime:
+    """The `changed_at` of the records an import changes: now, in whole seconds (HTTP dates
+    have no finer precision), but always later than every stamp already stored, so that a
+    record changed twice within one second still gets a new Last-Modified. Runs under the
+    catalog's write lock, so imports cannot interleave."""
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    latest = conn.execute(select(func.max(images.c.changed_at))).scalar_one()
+    if latest is not None and latest >= now:
+        return latest + timedelta(seconds=1)
+    return now
 
 
 def _bulk_load(

@@ -18,7 +18,7 @@ class Error:
             error_code (str): SWR error code: `SVCSTG.SWR.4000014` invalid request parameter,
                 `SVCSTG.SWR.4010000` authentication failed, `SVCSTG.SWR.4040010` image does not
                 exist, `SVCSTG.SWR.4040000` no such resource, `SVCSTG.SWR.5000002` failed to get
-                image information.
+                image information, `SVCSTG.SWR.5030000` not ready.
                  Example: SVCSTG.SWR.4040010.
             error_msg (str): A short English message; it never repeats more than a few characters of input.
             request_id (str): The request's id, as in the `X-Request-Id` response header.

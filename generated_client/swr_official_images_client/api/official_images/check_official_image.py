@@ -6,13 +6,22 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     namespace: str,
     repository: str,
+    *,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(if_none_match, Unset):
+        headers["If-None-Match"] = if_none_match
+
+    if not isinstance(if_modified_since, Unset):
+        headers["If-Modified-Since"] = if_modified_since
 
     _kwargs: dict[str, Any] = {
         "method": "head",
@@ -22,11 +31,15 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
 def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | None:
     if response.status_code == 200:
+        return None
+
+    if response.status_code == 304:
         return None
 
     if response.status_code == 400:
@@ -70,15 +83,20 @@ def sync_detailed(
     repository: str,
     *,
     client: AuthenticatedClient,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> Response[Any]:
     """Check that an official image exists
 
-     Answers as GET would, without a body: 200 when the image exists, 404 when it does not.
-    An existence check, as Docker Hub offers with HEAD on its repositories.
+     Answers as GET would, without a body: 200 when the image exists, 404 when it does not,
+    304 when the caller's copy is current. The same validators as GET (`ETag`,
+    `Last-Modified`). An existence check, as Docker Hub offers with HEAD on its repositories.
 
     Args:
         namespace (str):
         repository (str):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -91,6 +109,8 @@ def sync_detailed(
     kwargs = _get_kwargs(
         namespace=namespace,
         repository=repository,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
     response = client.get_httpx_client().request(
@@ -105,15 +125,20 @@ async def asyncio_detailed(
     repository: str,
     *,
     client: AuthenticatedClient,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> Response[Any]:
     """Check that an official image exists
 
-     Answers as GET would, without a body: 200 when the image exists, 404 when it does not.
-    An existence check, as Docker Hub offers with HEAD on its repositories.
+     Answers as GET would, without a body: 200 when the image exists, 404 when it does not,
+    304 when the caller's copy is current. The same validators as GET (`ETag`,
+    `Last-Modified`). An existence check, as Docker Hub offers with HEAD on its repositories.
 
     Args:
         namespace (str):
         repository (str):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -126,6 +151,8 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         namespace=namespace,
         repository=repository,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)

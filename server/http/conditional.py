@@ -1,0 +1,102 @@
+"""Conditional GET and HEAD (RFC 9110 §8.8, §13): validators on an image's 200, and 304 when the
+caller's copy is current.
+
+The ETag is a hash of the exact bytes served, so it is strong and changes exactly when they do.
+Last-Modified is when the store last changed the record (`changed_at`), not Docker Hub's
+`last_updated`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from starlette.responses import Response
+
+# The client may keep an image and must revalidate it before each use; no shared cache may
+# store it, since it was fetched with a token.
+REVALIDATE = "private, no-cache"
+
+
+def json_body(body: Mapping[str, object]) -> bytes:
+    """The bytes of a JSON response, as Connexion would serialise them."""
+    return (json.dumps(body) + "\n").encode()
+
+
+def entity_tag(content: bytes) -> str:
+    # 128 bits of SHA-256: collisions are not a practical concern, and the header stays short.
+    return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
+def http_date(moment: datetime) -> str:
+    """A naive UTC datetime as an HTTP-date (IMF-fixdate)."""
+    return format_datetime(moment.replace(tzinfo=UTC, microsecond=0), usegmt=True)
+
+
+def _opaque_tags(field: str) -> list[str]:
+    """The entity tags of an If-None-Match list, without their W/ prefixes."""
+    tags = []
+    for member in field.split(","):
+        member = member.strip()
+        if member.startswith("W/"):
+            member = member[2:]
+        if member:
+            tags.append(member)
+    return tags
+
+
+def none_match(field: str, etag: str) -> bool:
+    """Whether If-None-Match is false for `etag`, i.e. the caller already has it: `*`, or a
+    listed tag equal to it under weak comparison (RFC 9110 §13.1.2)."""
+    tags = _opaque_tags(field)
+    return "*" in tags or etag in tags
+
+
+def _parse_http_date(field: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(field.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        # RFC 5322 "-0000": no zone information; HTTP dates are always GMT.
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def not_modified(headers: Mapping[str, str], etag: str, changed_at: datetime) -> bool:
+    """Whether a GET or HEAD with these request headers answers 304 (RFC 9110 §13.2.2):
+    If-None-Match decides when present; otherwise If-Modified-Since, ignored when it is not a
+    valid HTTP-date."""
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        return none_match(if_none_match, etag)
+    if_modified_since = headers.get("if-modified-since")
+    if if_modified_since is None:
+        return False
+    since = _parse_http_date(if_modified_since)
+    if since is None:
+        return False
+    return changed_at.replace(tzinfo=UTC) <= since
+
+
+def conditional_json_response(
+    request_headers: Mapping[str, str], body: Mapping[str, object], changed_at: datetime
+) -> Response:
+    """A 200 with the body and its validators, or a 304 when the caller's copy is current."""
+    content = json_body(body)
+    etag = entity_tag(content)
+    if not_modified(request_headers, etag, changed_at):
+        # A 304 repeats the validator and the caching policy of the 200 it stands for.
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": REVALIDATE})
+    # Never later than the server's clock (RFC 9110 §8.8.2.1): a change stamp may run ahead of
+    # it by a second when a record changed twice within one.
+    now = datetime.now(UTC).replace(tzinfo=None)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(min(changed_at, now)),
+        "Cache-Control": REVALIDATE,
+    }
+    return Response(content, status_code=200, media_type="application/json", headers=headers)
