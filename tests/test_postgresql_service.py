@@ -181,6 +181,12 @@ def test_requests_fail_cleanly_while_the_database_is_gone_and_recover_without_re
                 assert body["error_code"] == "SVCSTG.SWR.5000002"
                 assert role not in body["error_msg"] and "psycopg" not in body["error_msg"]
                 assert_request_id(spec, response.headers, body)
+            # Not ready, though alive: a load balancer sends its requests elsewhere.
+            not_ready = httpx.get(base_url + "/readyz")
+            assert not_ready.status_code == 503
+            assert not_ready.json()["error_code"] == "SVCSTG.SWR.5030000"
+            assert role not in not_ready.text and "psycopg" not in not_ready.text
+            assert httpx.get(base_url + "/healthz").status_code == 200
 
             # It comes back: the same server process answers again.
             with admin.connect() as conn:
@@ -188,6 +194,7 @@ def test_requests_fail_cleanly_while_the_database_is_gone_and_recover_without_re
             response = get()
             assert response.status_code == 200, response.text
             assert response.json()["name"] == "nginx"
+            assert httpx.get(base_url + "/readyz").status_code == 200
     finally:
         cut_connections()
         with admin.connect() as conn:
