@@ -15,7 +15,7 @@ from swr_official_images_client.api.operations import (
     show_liveness,
     show_readiness,
 )
-from swr_official_images_client.models import Error, Status
+from swr_official_images_client.models import Error, ProbeStatus
 from swr_official_images_client.types import Response
 
 from server.store.migrations import head_revision
@@ -47,8 +47,8 @@ def test_probes_answer_without_a_token(spec, live_server):
         live_head = check_liveness.sync_detailed(client=client)
         ready_head = check_readiness.sync_detailed(client=client)
 
-    assert live.status_code == 200 and live.parsed == Status.from_dict({"status": "ok"})
-    assert ready.status_code == 200 and ready.parsed == Status.from_dict({"status": "ready"})
+    assert live.status_code == 200 and live.parsed == ProbeStatus.from_dict({"status": "ok"})
+    assert ready.status_code == 200 and ready.parsed == ProbeStatus.from_dict({"status": "ready"})
     for response in (live, ready, live_head, ready_head):
         assert response.status_code == 200, shown(response)
         assert response.headers["Cache-Control"] == "no-store"

@@ -3,13 +3,13 @@
 from .error import Error
 from .official_image import OfficialImage
 from .official_image_page import OfficialImagePage
-from .status import Status
-from .status_status import StatusStatus
+from .probe_status import ProbeStatus
+from .probe_status_status import ProbeStatusStatus
 
 __all__ = (
     "Error",
     "OfficialImage",
     "OfficialImagePage",
-    "Status",
-    "StatusStatus",
+    "ProbeStatus",
+    "ProbeStatusStatus",
 )

@@ -43,6 +43,8 @@ def sync_detailed(
 ) -> Response[Any]:
     """Liveness, without a body
 
+     Answers as GET /healthz would, without a body.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -65,6 +67,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[Any]:
     """Liveness, without a body
+
+     Answers as GET /healthz would, without a body.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -46,6 +46,8 @@ def sync_detailed(
 ) -> Response[Any]:
     """Readiness, without a body
 
+     Answers as GET /readyz would, without a body.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -68,6 +70,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[Any]:
     """Readiness, without a body
+
+     Answers as GET /readyz would, without a body.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

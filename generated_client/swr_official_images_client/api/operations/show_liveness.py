@@ -5,7 +5,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.status import Status
+from ...models.probe_status import ProbeStatus
 from ...types import Response
 
 
@@ -19,9 +19,9 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Status | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ProbeStatus | None:
     if response.status_code == 200:
-        response_200 = Status.from_dict(response.json())
+        response_200 = ProbeStatus.from_dict(response.json())
 
         return response_200
 
@@ -31,7 +31,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Status]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ProbeStatus]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -43,15 +43,17 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Status]:
+) -> Response[ProbeStatus]:
     """Liveness
+
+     200 whenever the process answers; for an orchestrator's liveness probe.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Status]
+        Response[ProbeStatus]
     """
 
     kwargs = _get_kwargs()
@@ -66,15 +68,17 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-) -> Status | None:
+) -> ProbeStatus | None:
     """Liveness
+
+     200 whenever the process answers; for an orchestrator's liveness probe.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Status
+        ProbeStatus
     """
 
     return sync_detailed(
@@ -85,15 +89,17 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Status]:
+) -> Response[ProbeStatus]:
     """Liveness
+
+     200 whenever the process answers; for an orchestrator's liveness probe.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Status]
+        Response[ProbeStatus]
     """
 
     kwargs = _get_kwargs()
@@ -106,15 +112,17 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-) -> Status | None:
+) -> ProbeStatus | None:
     """Liveness
+
+     200 whenever the process answers; for an orchestrator's liveness probe.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Status
+        ProbeStatus
     """
 
     return (

@@ -6,7 +6,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error import Error
-from ...models.status import Status
+from ...models.probe_status import ProbeStatus
 from ...types import Response
 
 
@@ -20,9 +20,9 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Error | Status | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Error | ProbeStatus | None:
     if response.status_code == 200:
-        response_200 = Status.from_dict(response.json())
+        response_200 = ProbeStatus.from_dict(response.json())
 
         return response_200
 
@@ -37,7 +37,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Error | Status]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Error | ProbeStatus]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -49,15 +49,18 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Error | Status]:
+) -> Response[Error | ProbeStatus]:
     """Readiness
+
+     200 when this process should be sent requests; 503 with the error body when its store
+    does not answer in time or has another schema, or when the process is stopping.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Error | Status]
+        Response[Error | ProbeStatus]
     """
 
     kwargs = _get_kwargs()
@@ -72,15 +75,18 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-) -> Error | Status | None:
+) -> Error | ProbeStatus | None:
     """Readiness
+
+     200 when this process should be sent requests; 503 with the error body when its store
+    does not answer in time or has another schema, or when the process is stopping.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Error | Status
+        Error | ProbeStatus
     """
 
     return sync_detailed(
@@ -91,15 +97,18 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Error | Status]:
+) -> Response[Error | ProbeStatus]:
     """Readiness
+
+     200 when this process should be sent requests; 503 with the error body when its store
+    does not answer in time or has another schema, or when the process is stopping.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Error | Status]
+        Response[Error | ProbeStatus]
     """
 
     kwargs = _get_kwargs()
@@ -112,15 +121,18 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-) -> Error | Status | None:
+) -> Error | ProbeStatus | None:
     """Readiness
+
+     200 when this process should be sent requests; 503 with the error body when its store
+    does not answer in time or has another schema, or when the process is stopping.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Error | Status
+        Error | ProbeStatus
     """
 
     return (

@@ -6,20 +6,20 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.status_status import StatusStatus, check_status_status
+from ..models.probe_status_status import ProbeStatusStatus, check_probe_status_status
 
-T = TypeVar("T", bound="Status")
+T = TypeVar("T", bound="ProbeStatus")
 
 
 @_attrs_define
-class Status:
+class ProbeStatus:
     """A probe's answer.
 
     Attributes:
-        status (StatusStatus):
+        status (ProbeStatusStatus):
     """
 
-    status: StatusStatus
+    status: ProbeStatusStatus
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,14 +38,14 @@ class Status:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        status = check_status_status(d.pop("status"))
+        status = check_probe_status_status(d.pop("status"))
 
-        status = cls(
+        probe_status = cls(
             status=status,
         )
 
-        status.additional_properties = d
-        return status
+        probe_status.additional_properties = d
+        return probe_status
 
     @property
     def additional_keys(self) -> list[str]:
