@@ -125,9 +125,11 @@ def test_a_request_in_flight_completes_while_new_connections_are_refused(
 
             in_flight = threading.Thread(target=request)
             in_flight.start()
-            with engine.connect() as observer:
 
-                def request_waits_for_the_lock() -> bool:
+            def request_waits_for_the_lock() -> bool:
+                # A transaction of its own each time: PostgreSQL keeps a transaction's first
+                # view of pg_stat_activity, which may predate the request's connection.
+                with engine.connect() as observer:
                     return bool(
                         observer.exec_driver_sql(
                             "SELECT count(*) FROM pg_stat_activity "
@@ -136,7 +138,7 @@ def test_a_request_in_flight_completes_while_new_connections_are_refused(
                         ).scalar_one()
                     )
 
-                wait_for(request_waits_for_the_lock, "the request to wait for the lock", server)
+            wait_for(request_waits_for_the_lock, "the request to wait for the lock", server)
 
             server.process.send_signal(stop)
 
