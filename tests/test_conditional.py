@@ -20,7 +20,7 @@ from swr_official_images_client.models import OfficialImage
 from swr_official_images_client.types import Response
 
 from server.store.db import images
-from tests.conftest import NESTED_IMAGE, run_cli
+from tests.conftest import NESTED_IMAGE, run_cli, start_loaded_server
 from tests.contract import (
     assert_request_id,
     expected_cache_control,
@@ -175,7 +175,15 @@ def test_errors_stay_no_store_and_are_never_304(spec, live_server):
         assert_request_id(spec, response.headers, response.json())
 
 
-def test_validators_follow_the_stores_changes(private_server, tmp_path):
+@pytest.fixture
+def uncached_server(empty_database_url, catalog_file):
+    # The store's changes, not the cache's lifetime, are what this is about.
+    with start_loaded_server(empty_database_url, catalog_file, cache_ttl=0) as server:
+        yield server
+
+
+def test_validators_follow_the_stores_changes(uncached_server, tmp_path):
+    private_server = uncached_server
     # The record last changed long ago, so that a change now is a later second for sure.
     with private_server.engine.begin() as conn:
         conn.execute(update(images).values(changed_at=datetime(2026, 1, 1)))
