@@ -58,9 +58,9 @@ class Drain:
         try:
             yield
         finally:
-            for sig, previous in self._previous.items():
-                if signal.getsignal(sig) == self._on_signal:
-                    signal.signal(sig, previous)
+            for signum, previous in self._previous.items():
+                if signal.getsignal(signum) == self._on_signal:
+                    signal.signal(signum, previous)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self.draining:

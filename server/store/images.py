@@ -356,7 +356,7 @@ def _change_stamp(conn: Connection) -> datetime:
     record changed twice within one second still gets a new Last-Modified. Runs under the
     catalog's write lock, so imports cannot interleave."""
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    latest = conn.execute(select(func.max(images.c.changed_at))).scalar_one()
+    latest: datetime | None = conn.execute(select(func.max(images.c.changed_at))).scalar_one()
     if latest is not None and latest >= now:
         return latest + timedelta(seconds=1)
     return now
