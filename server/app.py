@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -18,7 +19,10 @@ from server.http.operations import SwrAsyncApp
 from server.http.routing import connexion_middlewares
 from server.http.security import SECURITY_MAP
 from server.http.validation import PlainPathURIParser, ShortMessageParameterValidator
+from server.ops.access import AccessMiddleware
 from server.ops.health import Readiness
+from server.ops.logging import AccessLog
+from server.ops.metrics import Metrics
 from server.ops.shutdown import Drain
 from server.settings import Settings
 from server.spec import SPEC_PATH, load_spec
@@ -33,6 +37,13 @@ from server.store.tokens import TokenStore
 log = logging.getLogger(__name__)
 
 
+def service_version() -> str:
+    try:
+        return version("swr-official-images")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def create_app(settings: Settings) -> SwrAsyncApp:
     engine = make_engine(settings)
     images = SqlImageRepository(engine)
@@ -41,6 +52,8 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     token_cache = CachedTokens(tokens, settings.token_cache_size, settings.cache_ttl)
     drain = Drain(settings.shutdown_drain)
     readiness = Readiness(engine, head_revision(), settings.readiness_timeout_ms / 1000, drain)
+    spec = load_spec()
+    metrics = Metrics(service_version(), str(spec["info"]["version"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
@@ -67,8 +80,10 @@ def create_app(settings: Settings) -> SwrAsyncApp:
                     "image_cache": image_cache,
                     "token_cache": token_cache,
                     "readiness": readiness,
+                    "metrics": metrics if settings.metrics else None,
                 }
         finally:
+            metrics.process_exiting()
             image_cache.close()
             engine.dispose()
 
@@ -92,9 +107,17 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             spec_path="/openapi.json",
         ),
     )
-    register_error_handlers(app, load_spec())
-    # Middlewares added at one position nest in the order added. Outermost: every response,
-    # errors and CORS preflights included, carries the request id.
+    register_error_handlers(app, spec)
+    # Middlewares added at one position nest in the order added. Outermost: the access line and
+    # metrics see every response as the client gets it. Next: every response, errors and CORS
+    # preflights included, carries the request id.
+    app.add_middleware(
+        AccessMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        spec=spec,
+        log=AccessLog(settings.log_format),
+        metrics=metrics,
+    )
     app.add_middleware(RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     if settings.cors_allow_origins:
         # Only when configured: browsers on these origins may call the API with a token.

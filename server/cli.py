@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
-import logging.config
+import logging
 import os
 import re
 import sys
@@ -30,6 +30,8 @@ from server.catalog.files import (
     sample_catalog,
     write_json_lines,
 )
+from server.ops.logging import configure_logging
+from server.ops.workers import multiprocess_metrics
 from server.settings import Settings, SettingsError, display_value, setting_infos
 from server.spec import load_spec
 from server.store.access_keys import AccessKeyError, AccessKeyStore
@@ -61,38 +63,6 @@ def parse_duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(
             f"invalid duration {text!r}: longer than the calendar goes (year 9999)"
         ) from None
-
-
-def configure_logging(level: str) -> dict[str, Any]:
-    config = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "server.http.middleware.RequestIdFilter"}},
-        "formatters": {
-            "plain": {
-                # The process id tells workers apart; the request id ties lines to a response.
-                "format": "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s] "
-                "%(message)s"
-            }
-        },
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
-                "formatter": "plain",
-                "filters": ["request_id"],
-            }
-        },
-        "root": {"level": level, "handlers": ["stderr"]},
-        "loggers": {
-            "uvicorn": {"level": level, "handlers": ["stderr"], "propagate": False},
-            "uvicorn.access": {"level": level, "handlers": ["stderr"], "propagate": False},
-            # Alembic narrates every start-up check at INFO; `migrate` reports what it did.
-            "alembic": {"level": "WARNING"},
-        },
-    }
-    logging.config.dictConfig(config)
-    return config
 
 
 class CommandFailed(Exception):
@@ -162,10 +132,6 @@ def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
-    from server.app import create_app
-    from server.http.transport import uvicorn_options
-    from server.ops.shutdown import run_server
-
     images, tokens = stores.images, stores.tokens
     # Sample data only on request (make serve): made-up counts in a real catalog would stay,
     # since imports never delete.
@@ -175,6 +141,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     if args.dev_token and not tokens.any_active():
         token = tokens.create(f"dev-{utc_now():%Y%m%d%H%M%S}")
         base = f"http://{settings.host}:{settings.port}"
+        # On stderr, apart from the log on stdout: a log collector should not keep a token.
         print(
             "\nNo API token existed, so a development token was created (shown only now):\n\n"
             f"  {token}\n\nTry it:\n\n"
@@ -186,28 +153,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
         )
     # The server opens its own connections (one pool per worker process).
     stores.close()
-    log_config = configure_logging(settings.log_level)
-    options = uvicorn_options(settings)
-    if settings.workers > 1:
-        # Each worker process builds its own app (and connection pool) from SWR_*.
-        run_server(
-            "server.app:app_from_env",
-            settings,
-            factory=True,
+    with multiprocess_metrics(settings.workers):
+        # Imported only now: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when imported.
+        from server.app import create_app
+        from server.http.transport import uvicorn_options
+        from server.ops.shutdown import run_server
+
+        options: dict[str, Any] = dict(
             host=settings.host,
             port=settings.port,
-            log_config=log_config,
-            **options,
+            log_config=configure_logging(settings.log_level, settings.log_format),
+            # Ours (server.ops.access) replaces it: no query strings, one line per request.
+            access_log=False,
         )
-    else:
-        run_server(
-            create_app(settings),
-            settings,
-            host=settings.host,
-            port=settings.port,
-            log_config=log_config,
-            **options,
-        )
+        options.update(uvicorn_options(settings))
+        if settings.workers > 1:
+            # Each worker process builds its own app (and connection pool) from SWR_*.
+            run_server("server.app:app_from_env", settings, factory=True, **options)
+        else:
+            run_server(create_app(settings), settings, **options)
     return 0
 
 
@@ -515,9 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
-    if args.command != "serve":
-        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "serve":
+        configure_logging(settings.log_level, settings.log_format)
+    else:
+        # stdout is for results a script captures (a token, an export).
+        configure_logging(settings.log_level, settings.log_format, stream="ext://sys.stderr")
     stores = Stores(settings)
     try:
         run: Callable[[argparse.Namespace, Settings, Stores], int] = args.run

@@ -6,13 +6,21 @@ spec, and domain errors are turned into responses by `server.http.errors`.
 
 from __future__ import annotations
 
+import logging
+
 from connexion import NoContent, request
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from server.http.conditional import conditional_json_response
+from server.ops.access import note_database_error
 from server.ops.health import Readiness
+from server.ops.metrics import CONTENT_TYPE, Metrics
 from server.store.cached import CachedImages
 from server.store.images import ImageRepository
+
+log = logging.getLogger(__name__)
 
 # The methods openapi.yaml lists on each path (their `Allow` header).
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
@@ -89,3 +97,29 @@ async def show_readiness() -> dict[str, str]:
 
 async def check_readiness() -> dict[str, str]:
     return await show_readiness()
+
+
+def get_metrics() -> Response:
+    metrics: Metrics | None = request.state.metrics
+    if metrics is None:
+        # Switched off (SWR_METRICS=false): as if the path did not exist.
+        raise HTTPException(404)
+    images: ImageRepository = request.state.images
+    try:
+        metrics.refresh_catalog_size(images.count)
+    except SQLAlchemyError as exc:
+        # Metrics matter most when the database is failing: serve them with the last count.
+        note_database_error(request.scope)
+        log.warning("catalog size not refreshed: %s", exc.__class__.__name__)
+    # A response of its own: Connexion would accept only the bare media type the spec names,
+    # while Prometheus reads the format's version from the Content-Type parameters.
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def check_metrics() -> Response:
+    # HEAD answers with GET's status and headers; the server drops the body.
+    return get_metrics()
+
+
+def list_metrics_methods() -> tuple[object, int, dict[str, str]]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}

@@ -27,6 +27,7 @@ ENV_FILE = ".env"
 DEFAULT_DATABASE_URL = "sqlite:///var/official-images.db"
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+LogFormat = Literal["json", "human"]
 
 
 class SettingsError(ValueError):
@@ -97,8 +98,19 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = setting(
         "INFO",
-        "log level; every log line carries the request id",
+        "log level; access lines are INFO, so WARNING leaves only problems",
         "CRITICAL, ERROR, WARNING, INFO or DEBUG, in any case",
+    )
+    log_format: LogFormat = setting(
+        "json",
+        "`json`: one JSON object per line on stdout; `human`: a readable line for a terminal",
+        "json or human, in any case",
+    )
+    # No token: the metrics name no image and no token, and a scraper need not hold an API token.
+    metrics: bool = setting(
+        True,
+        "serve `/metrics` (Prometheus text format, no token); `false` makes it answer 404",
+        "true or false",
     )
     # Browser origins allowed to call the API (CORS); none by default. A comma-separated list in
     # the environment, not JSON (NoDecode).
@@ -268,6 +280,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

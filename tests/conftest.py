@@ -14,6 +14,10 @@ import functools
 import io
 import json
 import os
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
+import httpx
 import pytest
 import uvicorn
 from sqlalchemy import Engine, create_engine, make_url
@@ -298,3 +303,56 @@ def private_server(empty_database_url, catalog_file) -> Iterator[LiveServer]:
     """A server of the test's own, for tests that break its database."""
     with start_loaded_server(empty_database_url, catalog_file) as server:
         yield server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    base_url: str
+    process: subprocess.Popen
+    stdout: Path
+    stderr: Path
+
+    def log_lines(self) -> list[str]:
+        return self.stdout.read_text(encoding="utf-8").splitlines()
+
+
+def cli_command() -> list[str]:
+    """The installed `swr-official-images` command, as an operator runs it."""
+    script = shutil.which("swr-official-images", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "server"]
+
+
+@contextlib.contextmanager
+def serve_process(
+    database_url: str, directory: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """`swr-official-images serve ARGS` as its own process, its stdout and stderr in files of
+    `directory`; stopped (SIGTERM) and waited for on exit, so the files are then complete."""
+    port = free_port()
+    environ = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"}
+    environ.update(env or {})
+    command = [*cli_command(), "serve", "--port", str(port), *args]
+    stdout, stderr = directory / "serve.out", directory / "serve.err"
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen(command, env=environ, stdout=out, stderr=err)
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, stdout, stderr)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            logs = f"{stdout.read_text()}\n{stderr.read_text()}"
+            assert process.poll() is None, logs
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(server.base_url + "/openapi.json").status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the server did not start:\n" + logs
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -23,7 +23,7 @@ from server.store.cache import MISSING, SingleFlight, TtlLru
 from server.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from server.store.db import make_engine
 from server.store.images import ImageNotFound, ReaderBusy, SqlImageRepository
-from server.store.tokens import TokenStore, hash_token, utc_now
+from server.store.tokens import RejectReason, TokenRejected, TokenStore, hash_token, utc_now
 from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
 from tests.test_postgresql_service import serve_workers
 
@@ -125,7 +125,9 @@ def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
     assert hash_token(token) in tokens.known.stored_keys()
     # The cached record still says when the token expires.
     monkeypatch.setattr(cached, "utc_now", lambda: utc_now() + timedelta(hours=2))
-    assert asyncio.run(tokens.verify(token)) is None
+    with pytest.raises(TokenRejected) as refused:
+        asyncio.run(tokens.verify(token))
+    assert refused.value.reason is RejectReason.EXPIRED
 
 
 @contextlib.contextmanager
@@ -208,11 +210,13 @@ def test_two_server_processes_see_a_revocation_and_an_import_within_one_second(
     staying = run_cli(url, "token", "create", "staying").out.strip()
     fresh = {**NESTED_IMAGE, "name": "fresh-image"}
 
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     with (
-        serve_workers(url, 1, tmp_path / "a.log") as first,
-        serve_workers(url, 1, tmp_path / "b.log") as second,
+        serve_workers(url, 1, tmp_path / "a") as first,
+        serve_workers(url, 1, tmp_path / "b") as second,
     ):
-        servers = (first, second)
+        servers = (first.base_url, second.base_url)
 
         def status(base_url: str, repository: str, token: str) -> int:
             response = httpx.get(base_url + image_path(repository), headers={"X-Auth-Token": token})

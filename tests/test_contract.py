@@ -70,7 +70,10 @@ def contract_run(request, live_server) -> Iterator[ContractRun]:
         if method in {"GET", "HEAD"} and "{namespace}" in path
     }
     for reader, path in readers:
-        assert run.outcomes[("examples", reader, path, 200)] > 0, run.outcomes
+        if "{" in path:
+            # The spec's example values name an existing image: the examples phase must find
+            # it. A path without parameters gives that phase nothing to take examples from.
+            assert run.outcomes[("examples", reader, path, 200)] > 0, run.outcomes
         generated_hits = sum(
             n
             for (phase, method, where, status), n in run.outcomes.items()

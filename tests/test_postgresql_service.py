@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,11 +19,13 @@ from server.settings import Settings
 from server.store.db import make_engine
 from tests.conftest import (
     NESTED_IMAGE,
+    ServerProcess,
     issue_tokens,
     migrate,
     postgres_admin,
     run_cli,
     serve,
+    serve_process,
 )
 from tests.contract import assert_request_id
 
@@ -39,44 +36,20 @@ def image_url(base_url: str, repository: str) -> str:
     return base_url + PATH.format(namespace="official", repository=repository)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def serve_workers(database_url: str, workers: int, log: Path) -> Iterator[str]:
-    """`swr-official-images serve --workers N` as its own process; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"}
-    command = [sys.executable, "-m", "server", "serve", "--port", str(port)]
-    command += ["--workers", str(workers), "--no-sample"]
-    with log.open("w") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=log_file)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(base_url + "/openapi.json").status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the workers did not start:\n" + log.read_text()
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def serve_workers(database_url: str, workers: int, directory: Path) -> Iterator[ServerProcess]:
+    """`swr-official-images serve --workers N` as its own process."""
+    with serve_process(database_url, directory, "--workers", str(workers), "--no-sample") as server:
+        yield server
 
 
-def worker_pids_by_request(log: Path) -> dict[str, int]:
-    """request id -> pid of the process that logged its access line."""
-    pattern = re.compile(r"^\S+ \S+ (\d+) INFO uvicorn\.access \[([^\]]+)\]")
+def worker_pids_by_request(lines: list[str]) -> dict[str, int]:
+    """request id -> pid of the process that wrote its access line."""
     found = {}
-    for line in log.read_text().splitlines():
-        if match := pattern.match(line):
-            found[match.group(2)] = int(match.group(1))
+    for line in lines:
+        record = json.loads(line)
+        if record["logger"] == "access":
+            found[record["request_id"]] = record["pid"]
     return found
 
 
@@ -85,9 +58,8 @@ def test_two_workers_serve_newly_imported_data(empty_postgresql_url, catalog_fil
     url = migrate(empty_postgresql_url)
     assert run_cli(url, "import", str(catalog_file)).code == 0
     token = run_cli(url, "token", "create", "workers").out.strip()
-    log = tmp_path / "serve.log"
-
-    with serve_workers(url, 2, log) as base_url:
+    with serve_workers(url, 2, tmp_path) as server:
+        base_url = server.base_url
 
         def fetch(repository: str) -> tuple[str, int]:
             request_id = uuid.uuid4().hex
@@ -108,7 +80,7 @@ def test_two_workers_serve_newly_imported_data(empty_postgresql_url, catalog_fil
                         assert got == status, (repository, got)
                         answered[request_id] = got
                     time.sleep(0.05)  # the access lines are written after the response
-                    by_request = worker_pids_by_request(log)
+                    by_request = worker_pids_by_request(server.log_lines())
                     pids = {by_request[r] for r in answered if r in by_request}
                     if len(pids) >= 2:
                         return pids

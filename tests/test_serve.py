@@ -18,8 +18,7 @@ from sqlalchemy import event
 
 from server.catalog.files import sample_catalog
 from server.store.images import SqlImageRepository
-from tests.conftest import NESTED_IMAGE, run_cli
-from tests.test_postgresql_service import free_port
+from tests.conftest import NESTED_IMAGE, free_port, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from server.store.db import api_tokens
-from server.store.tokens import TokenError, TokenStore, hash_token
+from server.store.tokens import RejectReason, TokenError, TokenRejected, TokenStore, hash_token
 
 
 class Clock:
@@ -29,35 +29,55 @@ def test_a_token_is_stored_only_as_its_hash(engine):
     assert all(token not in str(value) for value in rows[0].values())
 
 
-def test_verify_accepts_only_the_issued_token(engine):
+def rejection(store: TokenStore, token: str) -> TokenRejected:
+    with pytest.raises(TokenRejected) as rejected:
+        store.verify(token)
+    return rejected.value
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [lambda t: t + "x", lambda t: "", lambda t: " " + t, lambda t: t[:-1]],
+    ids=["suffix", "empty", "space", "shorter"],
+)
+def test_verify_accepts_only_the_issued_token(engine, alter):
     store = TokenStore(engine)
     token = store.create("ci")
 
     assert store.verify(token).name == "ci"
-    assert store.verify(token + "x") is None
-    assert store.verify("") is None
-    assert store.verify(" " + token) is None
+    refused = rejection(store, alter(token))
+    assert refused.reason is RejectReason.UNKNOWN
+    assert refused.name is None
 
 
-def test_expired_tokens_are_refused(engine):
+def test_expired_tokens_are_refused_as_expired(engine):
     clock = Clock()
     store = TokenStore(engine, clock=clock)
     token = store.create("short", timedelta(minutes=5))
 
-    assert store.verify(token) is not None
+    assert store.verify(token).name == "short"
     clock.now += timedelta(minutes=5)
-    assert store.verify(token) is None
+    refused = rejection(store, token)
+    assert (refused.reason, refused.name) == (RejectReason.EXPIRED, "short")
+    assert token not in str(refused)
     assert store.list()[0].state(clock.now) == "expired"
 
 
-def test_revoked_tokens_are_refused_and_revoking_twice_is_harmless(engine):
-    store = TokenStore(engine)
-    token = store.create("ci")
+def test_revoked_tokens_are_refused_as_revoked_and_revoking_twice_is_harmless(engine):
+    clock = Clock()
+    store = TokenStore(engine, clock=clock)
+    token = store.create("ci", timedelta(minutes=5))
 
     store.revoke("ci")
     store.revoke("ci")
 
-    assert store.verify(token) is None
+    assert (rejection(store, token).reason, rejection(store, token).name) == (
+        RejectReason.REVOKED,
+        "ci",
+    )
+    # Revoked and then expired: still revoked, the operator's decision.
+    clock.now += timedelta(hours=1)
+    assert rejection(store, token).reason is RejectReason.REVOKED
     assert not store.any_active()
 
 

@@ -93,6 +93,9 @@ async def on_problem(req: ConnexionRequest, exc: ProblemException) -> ConnexionR
 
 spec = yaml.safe_load(store.SPEC_FILE.read_text(encoding="utf-8"))
 spec["components"]["securitySchemes"]["AuthToken"]["x-apikeyInfoFunc"] = f"{__name__}.token_info"
+# The API's paths only (/v2/...): the service's operational paths (/metrics) have no
+# counterpart in the other baselines.
+spec["paths"] = {path: item for path, item in spec["paths"].items() if path.startswith("/v2/")}
 app = AsyncApp(__name__)
 app.add_api(spec, resolver=RelativeResolver(__name__))
 app.add_error_handler(ProblemException, on_problem)

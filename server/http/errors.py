@@ -19,6 +19,7 @@ from connexion.exceptions import (
     ProblemException,
 )
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from server.http.error_codes import (
@@ -30,6 +31,7 @@ from server.http.error_codes import (
 from server.http.middleware import request_id_of
 from server.http.routing import AllowedMethods
 from server.http.security import AuthenticationFailed
+from server.ops.access import note_auth_failure, note_database_error
 from server.ops.health import NotReady
 from server.store.images import ImageNotFound
 
@@ -59,10 +61,13 @@ def _internal_error(request: ConnexionRequest) -> ConnexionResponse:
 async def on_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion's own failures: request validation, security, response validation."""
     if isinstance(exc, AuthenticationFailed):
+        note_auth_failure(request.scope, exc.reason)
         return error_response(
             request, 401, ErrorCode.AUTHENTICATION_FAILED, f"Authentication failed: {exc.detail}."
         )
     if isinstance(exc, OAuthResponseProblem):
+        # Connexion's own refusal of a token; ours (AuthenticationFailed) carry their reason.
+        note_auth_failure(request.scope, "unknown")
         return error_response(
             request,
             401,
@@ -70,6 +75,7 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
             "Authentication failed: the token is unknown, expired or revoked.",
         )
     if isinstance(exc, OAuthProblem):
+        note_auth_failure(request.scope, "missing")
         return error_response(
             request,
             401,
@@ -87,7 +93,7 @@ async def on_problem(request: ConnexionRequest, exc: ProblemException) -> Connex
         return error_response(request, 400, ErrorCode.INVALID_PARAMETER, str(exc.detail)[:120])
     if exc.status >= 500:
         # Response validation lands here: the server broke its own contract.
-        log.error("server error %s: %s", exc.status, exc.detail)
+        log.error("server error %s: %s", exc.status, exc.detail, exc_info=exc)
         return _internal_error(request)
     log.warning("unexpected client problem %s: %s", exc.status, exc.detail)
     return error_response(request, 400, ErrorCode.INVALID_PARAMETER, "Bad request.")
@@ -111,7 +117,7 @@ def http_exception_handler(
             # requests it could not read: 400, the status the spec documents for those.
             log.info("request refused by the framework: %s %s", exc.status_code, exc.detail)
             return error_response(request, 400, ErrorCode.INVALID_PARAMETER, "Bad request.")
-        log.error("unexpected HTTP exception %s: %s", exc.status_code, exc.detail)
+        log.error("unexpected HTTP exception %s: %s", exc.status_code, exc.detail, exc_info=exc)
         return _internal_error(request)
 
     return on_http_exception
@@ -127,6 +133,8 @@ async def on_not_ready(request: ConnexionRequest, exc: NotReady) -> ConnexionRes
 
 
 async def on_crash(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    if isinstance(exc, SQLAlchemyError):
+        note_database_error(request.scope)
     log.error("request failed", exc_info=exc)
     return _internal_error(request)
 

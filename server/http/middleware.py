@@ -54,14 +54,6 @@ def _choose_request_id(scope: Scope) -> str:
     return str(uuid.uuid4())
 
 
-class RequestIdFilter(logging.Filter):
-    """Puts the current request id on every log record as `request_id`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id.get()
-        return True
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -12,8 +12,10 @@ from connexion.security import NO_VALUE, AbstractSecurityHandler, ApiKeySecurity
 from starlette.concurrency import run_in_threadpool
 
 from server.http.aksk import SignatureRefused, is_signature, verify
+from server.ops.access import note_token_name
 from server.store.access_keys import AccessKeyStore
 from server.store.cached import CachedTokens
+from server.store.tokens import TokenRejected
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +26,12 @@ AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
 
 
 class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
-    """A 401 whose reason the error body states (never the token itself)."""
+    """A 401 whose message the error body states (never the token itself), and its reason for
+    the log and the metrics: duplicate, missing, unknown, expired or revoked."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(detail=reason)
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(detail=message)
+        self.reason = reason
 
 
 class ApiKeyHandler(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
@@ -49,18 +53,26 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     """Connexion calls this with the `X-Auth-Token` value; None makes it answer 401."""
     # Two tokens are ambiguous: which one a proxy or a server reads would decide who you are.
     if len(request.headers.getlist("x-auth-token")) > 1:
-        raise AuthenticationFailed("more than one X-Auth-Token header")
+        raise AuthenticationFailed("more than one X-Auth-Token header", "duplicate")
     # Two identities at once are as ambiguous as two tokens.
     if any(is_signature(value) for value in request.headers.getlist("authorization")):
-        raise AuthenticationFailed(AMBIGUOUS)
+        raise AuthenticationFailed(AMBIGUOUS, "ambiguous")
     # Whitespace around a field value is not part of it (RFC 9110, section 5.5); the HTTP parser
     # leaves trailing whitespace in place.
     token = token.strip(" \t")
     if not token:
-        raise AuthenticationFailed("the X-Auth-Token header is empty")
+        raise AuthenticationFailed("the X-Auth-Token header is empty", "missing")
     tokens: CachedTokens = request.state.token_cache
-    info = await tokens.verify(token)
-    return None if info is None else {"sub": info.name}
+    try:
+        info = await tokens.verify(token)
+    except TokenRejected as rejected:
+        # One message for all three: telling a caller that a token was real once (expired,
+        # revoked) would help whoever holds a stolen one. The operator sees the reason.
+        raise AuthenticationFailed(
+            "the token is unknown, expired or revoked", rejected.reason.value
+        ) from None
+    note_token_name(request.scope, info.name)
+    return {"sub": info.name}
 
 
 async def signature_info(authorization: str, request: Any) -> dict[str, Any] | object | None:
@@ -71,11 +83,12 @@ async def signature_info(authorization: str, request: Any) -> dict[str, Any] | o
         # is as unauthenticated as without it, or the X-Auth-Token decides.
         return NOT_OURS
     if "x-auth-token" in request.headers:
-        raise AuthenticationFailed(AMBIGUOUS)
+        raise AuthenticationFailed(AMBIGUOUS, "ambiguous")
     keys: AccessKeyStore = request.state.access_keys
     try:
         signed_by = await run_in_threadpool(verify, request.scope, keys)
     except SignatureRefused as exc:
-        raise AuthenticationFailed(str(exc)) from None
+        raise AuthenticationFailed(str(exc), "signature") from None
     log.info("signed request: access key %r", signed_by.key_name)
+    note_token_name(request.scope, signed_by.key_name)
     return {"sub": signed_by.key_name}

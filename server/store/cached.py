@@ -17,7 +17,14 @@ from server.store.images import (
     SqlImageRepository,
     SqliteImageReader,
 )
-from server.store.tokens import TokenInfo, TokenStore, hash_token, utc_now
+from server.store.tokens import (
+    RejectReason,
+    TokenInfo,
+    TokenRejected,
+    TokenStore,
+    hash_token,
+    utc_now,
+)
 
 # Not-found answers worth remembering: enough for a client retrying a few names, few enough
 # that a flood costs little memory.
@@ -29,24 +36,30 @@ class CachedTokens:
         self.store = store
         # Keyed by the token's hash, like the table: the cache holds no usable secret.
         self.known: TtlLru[TokenInfo] = TtlLru(size, ttl)
-        self.refused: TtlLru[None] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
+        self.refused: TtlLru[TokenRejected] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
 
-    async def verify(self, token: str) -> TokenInfo | None:
+    async def verify(self, token: str) -> TokenInfo:
+        """The record of an active token; `TokenRejected` says why any other is refused."""
         key = hash_token(token)
         known = self.known.get(key)
         if known is not MISSING:
             info = cast(TokenInfo, known)
             # Expiry is exact, not up to the time-to-live late: the record says when.
-            return info if info.state(utc_now()) == "active" else None
-        if self.refused.get(key) is not MISSING:
-            return None
-        # The store does blocking I/O: keep it off the event loop.
-        loaded = await self.loads.run(key, self.store.verify, token)
-        if loaded is None:
-            self.refused.put(key, None)
-        else:
-            self.known.put(key, loaded)
+            state = info.state(utc_now())
+            if state != "active":
+                raise TokenRejected(RejectReason(state), info.name)
+            return info
+        refused = self.refused.get(key)
+        if refused is not MISSING:
+            raise cast(TokenRejected, refused)
+        try:
+            # The store does blocking I/O: keep it off the event loop.
+            loaded = await self.loads.run(key, self.store.verify, token)
+        except TokenRejected as rejected:
+            self.refused.put(key, rejected)
+            raise
+        self.known.put(key, loaded)
         return loaded
 
 

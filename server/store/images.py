@@ -120,6 +120,8 @@ class ImageRepository(Protocol):
         self, namespace: str, limit: int, after: str | None = None, prefix: str | None = None
     ) -> ImagePage: ...
 
+    def count(self) -> int: ...
+
 
 # The columns an imported record fills; the store keeps the others.
 _RECORD_COLUMNS = [c for c in images.c if c.name not in ("id", "changed_at")]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,23 @@ TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 class TokenError(ValueError):
     """A token operation the store refuses: a bad or duplicate name, an unknown token."""
+
+
+class RejectReason(StrEnum):
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class TokenRejected(Exception):
+    """A presented token that grants nothing, and why: for the operator's log and metrics (an
+    unknown token may be a guess; an expired or revoked one was real)."""
+
+    def __init__(self, reason: RejectReason, name: str | None = None) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        # The token's name when it was found (expired, revoked): never its value.
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -107,20 +124,22 @@ class TokenStore:
         now = self._clock()
         return any(info.state(now) == "active" for info in self.list())
 
-    def verify(self, token: str) -> TokenInfo | None:
-        """The token's record if it is known, unexpired and unrevoked, else None."""
-        presented = hash_token(token)
-        query = select(api_tokens).where(api_tokens.c.token_hash == presented)
+    def verify(self, token: str) -> TokenInfo:
+        """The record of an active token; `TokenRejected` says why any other token is refused."""
+        # Found by the hash of the presented token, so equality is decided by the index; the
+        # lookup's timing depends on that hash, which an attacker cannot steer towards a real one.
+        query = select(api_tokens).where(api_tokens.c.token_hash == hash_token(token))
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
-        # The lookup goes through an index on the hash, so its timing reveals nothing about the
-        # token; the explicit constant-time comparison keeps that true whatever the index does.
-        if row is None or not hmac.compare_digest(row["token_hash"], presented):
-            return None
+        if row is None:
+            raise TokenRejected(RejectReason.UNKNOWN)
         info = TokenInfo(
             name=row["name"],
             created_at=row["created_at"],
             expires_at=row["expires_at"],
             revoked_at=row["revoked_at"],
         )
-        return info if info.state(self._clock()) == "active" else None
+        state = info.state(self._clock())
+        if state != "active":
+            raise TokenRejected(RejectReason(state), info.name)
+        return info

@@ -1,0 +1,145 @@
+"""The outermost middleware: one access line and the request metrics for every request.
+
+Layers further in leave notes on the scope (the token's name, why a token was refused, a
+database error); Connexion's routing leaves the operationId there.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.http.middleware import request_id_of
+from server.ops.logging import MAX_LOGGED_PATH, MAX_LOGGED_USER_AGENT, AccessLog
+from server.ops.metrics import NO_OPERATION, SPEC_OPERATION, UI_OPERATION, Metrics
+
+# Layers further in may see a copy of the scope, not the scope itself: notes go into a dict
+# that every copy shares.
+_NOTES = "swr.notes"
+
+_SPEC_PATHS = frozenset({"/openapi.json", "/openapi.yaml"})
+
+
+def _note(scope: Scope, key: str, value: object) -> None:
+    notes = scope.get(_NOTES)
+    if notes is not None:
+        notes[key] = value
+
+
+def note_token_name(scope: Scope, name: str) -> None:
+    _note(scope, "token_name", name)
+
+
+def note_auth_failure(scope: Scope, reason: str) -> None:
+    _note(scope, "auth_failure", reason)
+
+
+def note_database_error(scope: Scope) -> None:
+    _note(scope, "database_error", True)
+
+
+def operation_templates(spec: dict[str, Any]) -> dict[str, str]:
+    """operationId -> the path template it is served on."""
+    return {
+        operation["operationId"]: template
+        for template, item in spec["paths"].items()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp, spec: dict[str, Any], log: AccessLog, metrics: Metrics):
+        self.app = app
+        self.log = log
+        self.metrics = metrics
+        self.templates = operation_templates(spec)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        notes: dict[str, Any] = {}
+        scope[_NOTES] = notes
+        # Connexion's routing records the operationId in this dict, which copies share too.
+        extensions = scope.setdefault("extensions", {})
+        status = 500  # what the client gets if nothing further in answers (see the middleware)
+        sent = 0
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            self._record(scope, extensions, notes, status, sent, seconds)
+
+    def _record(
+        self,
+        scope: Scope,
+        extensions: dict[str, Any],
+        notes: dict[str, Any],
+        status: int,
+        sent: int,
+        seconds: float,
+    ) -> None:
+        routing = extensions.get("connexion_routing")
+        resolved = routing.get("operation_id") if routing else None
+        # The resolver names the handler (server.handlers.x); the spec's operationId is x.
+        operation = resolved.rpartition(".")[2] if resolved else None
+        if operation not in self.templates:
+            path = scope["path"]
+            if path in _SPEC_PATHS:
+                operation = SPEC_OPERATION
+            elif path.startswith("/ui/"):
+                operation = UI_OPERATION
+            else:
+                operation = NO_OPERATION
+        metrics = self.metrics
+        metrics.observe(operation, status, seconds)
+        auth_failure = notes.get("auth_failure")
+        if status == 401 and auth_failure is not None:
+            metrics.auth_failures.labels(auth_failure).inc()
+        if notes.get("database_error"):
+            metrics.database_errors.inc()
+        if not self.log.enabled():
+            return
+        client = scope.get("client")
+        fields: dict[str, Any] = {
+            "request_id": request_id_of(scope),
+            "method": scope["method"],
+            # scope["path"] never holds the query string, which may carry anything, tokens too.
+            "path": scope["path"][:MAX_LOGGED_PATH],
+            "route": self.templates.get(operation),
+            "operation": operation,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "bytes": sent,
+            "client": client[0] if client else None,
+            "user_agent": _user_agent(scope),
+        }
+        if (name := notes.get("token_name")) is not None:
+            fields["token_name"] = name
+        if auth_failure is not None:
+            fields["auth_failure"] = auth_failure
+        self.log.write(fields)
+
+
+def _user_agent(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            agent: bytes = value[:MAX_LOGGED_USER_AGENT]
+            return agent.decode("latin-1")
+    return None

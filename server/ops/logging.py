@@ -1,0 +1,168 @@
+"""Log lines: one JSON object per line on stdout (or a readable line with SWR_LOG_FORMAT=human).
+
+Application lines go through `logging` with the formatters below. Access lines, one per request,
+are written by `AccessLog` straight to the stream: they run on every request, so they skip the
+LogRecord and handler machinery and share only the line format.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import sys
+import time
+import traceback
+from typing import IO, Any
+
+import orjson
+
+from server.http.middleware import current_request_id
+
+LOG_FORMATS = ("json", "human")
+
+
+class _Clock:
+    """RFC 3339 UTC time with milliseconds; the seconds part is formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            # A thread may format the same second twice: harmless, and cheaper than a lock.
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+
+
+rfc3339 = _Clock()
+
+
+def _exception_text(record: logging.LogRecord) -> str | None:
+    if record.exc_info and record.exc_info[0] is not None:
+        return "".join(traceback.format_exception(*record.exc_info)).rstrip()
+    if record.exc_text:
+        return record.exc_text
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    """time, level, logger, message, request id (when there is one), pid; a traceback as one
+    string field, so that a line stays a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": rfc3339(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        request_id = current_request_id.get()
+        if request_id != "-":
+            line["request_id"] = request_id
+        if (text := _exception_text(record)) is not None:
+            line["exception"] = text
+        return orjson.dumps(line).decode()
+
+
+class HumanFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = (
+            f"{rfc3339(record.created)} {record.levelname:<7} {record.process} "
+            f"{record.name} [{current_request_id.get()}] {record.getMessage()}"
+        )
+        if (text := _exception_text(record)) is not None:
+            line += "\n" + text
+        return line
+
+
+_FORMATTERS = {"json": JsonFormatter, "human": HumanFormatter}
+
+
+def configure_logging(
+    level: str, fmt: str = "json", stream: str = "ext://sys.stdout"
+) -> dict[str, Any]:
+    """Configure the process's logging; returns the dict, which `serve` hands to uvicorn so that
+    each worker process configures itself the same way."""
+    formatter = _FORMATTERS[fmt]
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {
+            "out": {"class": "logging.StreamHandler", "stream": stream, "formatter": "line"}
+        },
+        "root": {"level": level, "handlers": ["out"]},
+        "loggers": {
+            # uvicorn's start-up, shutdown and error lines, in our format.
+            "uvicorn": {"level": level, "handlers": ["out"], "propagate": False},
+            # Its access log would repeat ours, with the query string: off (serve also passes
+            # access_log=False).
+            "uvicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+            # Alembic narrates every start-up check at INFO; `migrate` reports what it did.
+            "alembic": {"level": "WARNING"},
+        },
+    }
+    # dictConfig replaces the root logger's handlers; handlers a host process set up before us
+    # (an embedding application, a test runner's capture) keep receiving records.
+    root = logging.getLogger()
+    hosts = list(root.handlers)
+    logging.config.dictConfig(config)
+    for handler in hosts:
+        root.addHandler(handler)
+    return config
+
+
+# Bounds that keep an access line under the 4 KiB a pipe writes atomically, so that the lines of
+# several workers sharing one stdout never interleave.
+MAX_LOGGED_PATH = 1024
+MAX_LOGGED_USER_AGENT = 256
+
+
+class AccessLog:
+    """Writes one access line per request to stdout, in the configured format.
+
+    `fields` are the request's fields (see `server.ops.access`); the level is INFO, so
+    SWR_LOG_LEVEL=WARNING switches access lines off.
+    """
+
+    def __init__(self, fmt: str = "json", stream: IO[str] | None = None) -> None:
+        self._human = fmt == "human"
+        self._stream = stream
+        self._pid = os.getpid()
+        self._logger = logging.getLogger("server.access")
+
+    def enabled(self) -> bool:
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def write(self, fields: dict[str, Any]) -> None:
+        # sys.stdout is looked up each time: a test or a daemon may replace it.
+        stream = self._stream or sys.stdout
+        fields["time"] = rfc3339(time.time())
+        if self._human:
+            line = self._human_line(fields)
+        else:
+            fields["level"] = "INFO"
+            fields["logger"] = "access"
+            fields["pid"] = self._pid
+            line = orjson.dumps(fields).decode()
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            # A closed or broken stdout must not fail the request it describes.
+            pass
+
+    def _human_line(self, f: dict[str, Any]) -> str:
+        extra = f" token={f['token_name']}" if "token_name" in f else ""
+        if "auth_failure" in f:
+            extra += f" auth_failure={f['auth_failure']}"
+        return (
+            f"{f['time']} INFO    {self._pid} access [{f['request_id']}] {f['method']} "
+            f"{f['path']} {f['status']} {f['duration_ms']}ms {f['bytes']}B "
+            f"{f['client']} {f['user_agent']!r}{extra}"
+        )
