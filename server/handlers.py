@@ -56,7 +56,7 @@ async def list_official_image_methods(
 
 def list_official_images(
     namespace: str, limit: int, marker: str | None = None, name: str | None = None
-) -> dict[str, object]:
+) -> Response:
     images: ImageRepository = request.state.images
     page = images.page(
         namespace,
@@ -67,12 +67,12 @@ def list_official_images(
     body: dict[str, object] = {"repos": [image.to_api() for image in page.images]}
     if page.more:
         body["nextMarker"] = _path_name(page.images[-1].name)
-    return body
+    return conditional_json_response(request.headers, body, page.changed_at)
 
 
 def check_official_images(
     namespace: str, limit: int, marker: str | None = None, name: str | None = None
-) -> dict[str, object]:
+) -> Response:
     return list_official_images(namespace, limit, marker, name)
 
 

@@ -369,12 +369,14 @@ def test_hostile_input(spec, live_server, row):
     assert response.status == row.status, (response.status, response.body[:200])
     assert response.status < 500 or response.status == 505
     request_id = assert_request_id(spec, response.headers)
-    # Only an image's 200 and 304 may be kept; a list, like everything else, is no-store.
+    # Only an image's or a page's 200 and 304 may be kept; everything else is no-store.
     target = row.target or (row.raw or b"").decode("latin-1").split("\r\n", 1)[0]
-    names_an_image = re.search(r"/repos/[^/?\s]", target) is not None
-    cache_control = (
-        expected_cache_control(spec, row.status, row.method) if names_an_image else "no-store"
-    )
+    if re.search(r"/repos/[^/?\s]", target):
+        cache_control = expected_cache_control(spec, row.status, row.method)
+    elif re.search(r"/repos(\?|\s|$)", target):
+        cache_control = expected_cache_control(spec, row.status, row.method, LIST_PATH)
+    else:
+        cache_control = "no-store"
     assert response.headers["Cache-Control"] == cache_control
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     for name, value in row.headers:

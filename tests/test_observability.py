@@ -21,7 +21,7 @@ from tests.conftest import (
     serve,
     serve_process,
 )
-from tests.contract import OPERATION_PATH, assert_request_id, path_for
+from tests.contract import OPERATION_PATH, assert_request_id, list_path_for, path_for
 
 GOOD = path_for("official", "nginx")
 
@@ -295,3 +295,30 @@ def test_metrics_takes_no_query_parameters(spec, metrics_server):
     assert response.json()["error_code"] == "SVCSTG.SWR.4000014"
     assert "protobuf" not in response.text
     assert_request_id(spec, response.headers, response.json())
+
+
+def test_list_requests_are_counted_under_their_operation_ids(metrics_server):
+    base_url, tokens = metrics_server
+    listing = base_url + list_path_for("official")
+    auth = {"X-Auth-Token": tokens.valid}
+    first = httpx.get(listing, params={"limit": 2}, headers=auth)
+    assert first.status_code == 200, first.text
+    assert (
+        httpx.get(listing, params={"limit": 2, "marker": "nginx"}, headers=auth).status_code == 200
+    )
+    assert httpx.head(listing, params={"limit": 2}, headers=auth).status_code == 200
+    revalidated = {**auth, "If-None-Match": first.headers["ETag"]}
+    assert httpx.get(listing, params={"limit": 2}, headers=revalidated).status_code == 304
+    assert httpx.get(listing, params={"limit": 0}, headers=auth).status_code == 400
+    assert httpx.get(listing).status_code == 401
+
+    samples = scrape(base_url)
+
+    assert requests_of(samples, "list_official_images", 200) == 2
+    assert requests_of(samples, "list_official_images", 304) == 1
+    assert requests_of(samples, "list_official_images", 400) == 1
+    assert requests_of(samples, "list_official_images", 401) == 1
+    assert requests_of(samples, "check_official_images", 200) == 1
+    latency = "swr_http_request_duration_seconds_count"
+    assert value(samples, latency, operation="list_official_images") == 5
+    assert requests_of(samples, "none", 200) == 0

@@ -1,5 +1,5 @@
-"""Conditional GET and HEAD (RFC 9110 §8.8, §13): validators on an image's 200, and 304 when the
-caller's copy is current.
+"""Conditional GET and HEAD (RFC 9110 §8.8, §13): validators on an image's or a page's 200, and
+304 when the caller's copy is current.
 
 The ETag is a hash of the exact bytes served, so it is strong and changes exactly when they do.
 Last-Modified is when the store last changed the record (`changed_at`), not Docker Hub's
@@ -66,15 +66,15 @@ def _parse_http_date(field: str) -> datetime | None:
     return moment
 
 
-def not_modified(headers: Mapping[str, str], etag: str, changed_at: datetime) -> bool:
+def not_modified(headers: Mapping[str, str], etag: str, changed_at: datetime | None) -> bool:
     """Whether a GET or HEAD with these request headers answers 304 (RFC 9110 §13.2.2):
     If-None-Match decides when present; otherwise If-Modified-Since, ignored when it is not a
-    valid HTTP-date."""
+    valid HTTP-date or the representation has no modification date (RFC 9110 §13.1.3)."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
         return none_match(if_none_match, etag)
     if_modified_since = headers.get("if-modified-since")
-    if if_modified_since is None:
+    if if_modified_since is None or changed_at is None:
         return False
     since = _parse_http_date(if_modified_since)
     if since is None:
@@ -83,9 +83,10 @@ def not_modified(headers: Mapping[str, str], etag: str, changed_at: datetime) ->
 
 
 def conditional_json_response(
-    request_headers: Mapping[str, str], body: Mapping[str, object], changed_at: datetime
+    request_headers: Mapping[str, str], body: Mapping[str, object], changed_at: datetime | None
 ) -> Response:
-    """A 200 with the body and its validators, or a 304 when the caller's copy is current."""
+    """A 200 with the body and its validators, or a 304 when the caller's copy is current.
+    Without `changed_at` (an empty page) the 200 has no Last-Modified."""
     content = json_body(body)
     etag = entity_tag(content)
     if not_modified(request_headers, etag, changed_at):
@@ -93,10 +94,8 @@ def conditional_json_response(
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": REVALIDATE})
     # Never later than the server's clock (RFC 9110 §8.8.2.1): a change stamp may run ahead of
     # it by a second when a record changed twice within one.
-    now = datetime.now(UTC).replace(tzinfo=None)
-    headers = {
-        "ETag": etag,
-        "Last-Modified": http_date(min(changed_at, now)),
-        "Cache-Control": REVALIDATE,
-    }
+    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+    if changed_at is not None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        headers["Last-Modified"] = http_date(min(changed_at, now))
     return Response(content, status_code=200, media_type="application/json", headers=headers)

@@ -111,6 +111,8 @@ class ImagePage:
     images: list[Image]
     # Whether images follow the last one: the next page starts after its name.
     more: bool
+    # The latest changed_at among the rows read for the page; None when none was read.
+    changed_at: datetime | None = None
 
 
 class ImageRepository(Protocol):
@@ -179,7 +181,12 @@ class SqlImageRepository:
         names start with `prefix`."""
         with self._engine.connect() as conn:
             rows = conn.execute(page_query(namespace, limit, after, prefix)).mappings().all()
-        return ImagePage([Image(**row) for row in rows[:limit]], more=len(rows) > limit)
+        # Over every row read, the one after the page included: its arrival is what makes a
+        # nextMarker appear.
+        changed_at = max((row["changed_at"] for row in rows), default=None)
+        return ImagePage(
+            [Image(**row) for row in rows[:limit]], more=len(rows) > limit, changed_at=changed_at
+        )
 
     def count(self) -> int:
         with self._engine.connect() as conn:

@@ -15,7 +15,15 @@ def _get_kwargs(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(if_none_match, Unset):
+        headers["If-None-Match"] = if_none_match
+
+    if not isinstance(if_modified_since, Unset):
+        headers["If-Modified-Since"] = if_modified_since
 
     params: dict[str, Any] = {}
 
@@ -35,11 +43,15 @@ def _get_kwargs(
         "params": params,
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
 def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | None:
     if response.status_code == 200:
+        return None
+
+    if response.status_code == 304:
         return None
 
     if response.status_code == 400:
@@ -85,16 +97,22 @@ def sync_detailed(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> Response[Any]:
     """Check a page of official images
 
-     Answers as GET would, with the same parameters, statuses and headers, without a body.
+     Answers as GET would, with the same parameters, statuses and headers (the validators
+    `ETag` and `Last-Modified` included), without a body; 304 when the caller's copy of the
+    page is current.
 
     Args:
         namespace (str):
         limit (int | Unset):  Default: 100.
         marker (str | Unset):
         name (str | Unset):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -109,6 +127,8 @@ def sync_detailed(
         limit=limit,
         marker=marker,
         name=name,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
     response = client.get_httpx_client().request(
@@ -125,16 +145,22 @@ async def asyncio_detailed(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> Response[Any]:
     """Check a page of official images
 
-     Answers as GET would, with the same parameters, statuses and headers, without a body.
+     Answers as GET would, with the same parameters, statuses and headers (the validators
+    `ETag` and `Last-Modified` included), without a body; 304 when the caller's copy of the
+    page is current.
 
     Args:
         namespace (str):
         limit (int | Unset):  Default: 100.
         marker (str | Unset):
         name (str | Unset):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -149,6 +175,8 @@ async def asyncio_detailed(
         limit=limit,
         marker=marker,
         name=name,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)

@@ -1,5 +1,5 @@
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -17,7 +17,15 @@ def _get_kwargs(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(if_none_match, Unset):
+        headers["If-None-Match"] = if_none_match
+
+    if not isinstance(if_modified_since, Unset):
+        headers["If-Modified-Since"] = if_modified_since
 
     params: dict[str, Any] = {}
 
@@ -37,16 +45,21 @@ def _get_kwargs(
         "params": params,
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Error | OfficialImagePage | None:
+) -> Any | Error | OfficialImagePage | None:
     if response.status_code == 200:
         response_200 = OfficialImagePage.from_dict(response.json())
 
         return response_200
+
+    if response.status_code == 304:
+        response_304 = cast(Any, None)
+        return response_304
 
     if response.status_code == 400:
         response_400 = Error.from_dict(response.json())
@@ -91,7 +104,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Error | OfficialImagePage]:
+) -> Response[Any | Error | OfficialImagePage]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -107,7 +120,9 @@ def sync_detailed(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
-) -> Response[Error | OfficialImagePage]:
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
+) -> Response[Any | Error | OfficialImagePage]:
     """List official images (查询官方镜像列表)
 
      The official images of one organisation (namespace), ordered by name, `limit` at a time.
@@ -127,18 +142,27 @@ def sync_detailed(
     An organisation without images, or a `name` that no image starts with, gives an empty
     page (200), not a 404.
 
+    A page is revalidated as an image is: its 200 carries a strong `ETag` of the exact body
+    (it changes when any image on the page, the page's membership or its `nextMarker`
+    does) and, unless the page is empty, a `Last-Modified` (the latest change this service
+    made to the images it read for the page). `If-None-Match` with the `ETag`, or
+    `If-Modified-Since` with the `Last-Modified`, answers 304 without a body while the
+    page is unchanged (`Cache-Control: private, no-cache`).
+
     Args:
         namespace (str):
         limit (int | Unset):  Default: 100.
         marker (str | Unset):
         name (str | Unset):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Error | OfficialImagePage]
+        Response[Any | Error | OfficialImagePage]
     """
 
     kwargs = _get_kwargs(
@@ -146,6 +170,8 @@ def sync_detailed(
         limit=limit,
         marker=marker,
         name=name,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
     response = client.get_httpx_client().request(
@@ -162,7 +188,9 @@ def sync(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
-) -> Error | OfficialImagePage | None:
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
+) -> Any | Error | OfficialImagePage | None:
     """List official images (查询官方镜像列表)
 
      The official images of one organisation (namespace), ordered by name, `limit` at a time.
@@ -182,18 +210,27 @@ def sync(
     An organisation without images, or a `name` that no image starts with, gives an empty
     page (200), not a 404.
 
+    A page is revalidated as an image is: its 200 carries a strong `ETag` of the exact body
+    (it changes when any image on the page, the page's membership or its `nextMarker`
+    does) and, unless the page is empty, a `Last-Modified` (the latest change this service
+    made to the images it read for the page). `If-None-Match` with the `ETag`, or
+    `If-Modified-Since` with the `Last-Modified`, answers 304 without a body while the
+    page is unchanged (`Cache-Control: private, no-cache`).
+
     Args:
         namespace (str):
         limit (int | Unset):  Default: 100.
         marker (str | Unset):
         name (str | Unset):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Error | OfficialImagePage
+        Any | Error | OfficialImagePage
     """
 
     return sync_detailed(
@@ -202,6 +239,8 @@ def sync(
         limit=limit,
         marker=marker,
         name=name,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     ).parsed
 
 
@@ -212,7 +251,9 @@ async def asyncio_detailed(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
-) -> Response[Error | OfficialImagePage]:
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
+) -> Response[Any | Error | OfficialImagePage]:
     """List official images (查询官方镜像列表)
 
      The official images of one organisation (namespace), ordered by name, `limit` at a time.
@@ -232,18 +273,27 @@ async def asyncio_detailed(
     An organisation without images, or a `name` that no image starts with, gives an empty
     page (200), not a 404.
 
+    A page is revalidated as an image is: its 200 carries a strong `ETag` of the exact body
+    (it changes when any image on the page, the page's membership or its `nextMarker`
+    does) and, unless the page is empty, a `Last-Modified` (the latest change this service
+    made to the images it read for the page). `If-None-Match` with the `ETag`, or
+    `If-Modified-Since` with the `Last-Modified`, answers 304 without a body while the
+    page is unchanged (`Cache-Control: private, no-cache`).
+
     Args:
         namespace (str):
         limit (int | Unset):  Default: 100.
         marker (str | Unset):
         name (str | Unset):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Error | OfficialImagePage]
+        Response[Any | Error | OfficialImagePage]
     """
 
     kwargs = _get_kwargs(
@@ -251,6 +301,8 @@ async def asyncio_detailed(
         limit=limit,
         marker=marker,
         name=name,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -265,7 +317,9 @@ async def asyncio(
     limit: int | Unset = 100,
     marker: str | Unset = UNSET,
     name: str | Unset = UNSET,
-) -> Error | OfficialImagePage | None:
+    if_none_match: str | Unset = UNSET,
+    if_modified_since: str | Unset = UNSET,
+) -> Any | Error | OfficialImagePage | None:
     """List official images (查询官方镜像列表)
 
      The official images of one organisation (namespace), ordered by name, `limit` at a time.
@@ -285,18 +339,27 @@ async def asyncio(
     An organisation without images, or a `name` that no image starts with, gives an empty
     page (200), not a 404.
 
+    A page is revalidated as an image is: its 200 carries a strong `ETag` of the exact body
+    (it changes when any image on the page, the page's membership or its `nextMarker`
+    does) and, unless the page is empty, a `Last-Modified` (the latest change this service
+    made to the images it read for the page). `If-None-Match` with the `ETag`, or
+    `If-Modified-Since` with the `Last-Modified`, answers 304 without a body while the
+    page is unchanged (`Cache-Control: private, no-cache`).
+
     Args:
         namespace (str):
         limit (int | Unset):  Default: 100.
         marker (str | Unset):
         name (str | Unset):
+        if_none_match (str | Unset):
+        if_modified_since (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Error | OfficialImagePage
+        Any | Error | OfficialImagePage
     """
 
     return (
@@ -306,5 +369,7 @@ async def asyncio(
             limit=limit,
             marker=marker,
             name=name,
+            if_none_match=if_none_match,
+            if_modified_since=if_modified_since,
         )
     ).parsed
