@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from tests.conftest import (
     migrate,
     run_cli,
     serve,
+    serve_process,
     start_loaded_server,
 )
 from tests.contract import assert_request_id, expected_error_code, path_for
@@ -617,3 +619,100 @@ def test_a_signed_list_with_a_query_is_served_and_a_changed_query_is_not(signing
         refused = signed.get(url, params={"name": "ngin", "limit": "5"})
     assert refused.status_code == 401
     assert "the signature does not match the request" in refused.json()["error_msg"]
+
+
+# --- Logs and metrics of the real process -----------------------------------------------------
+
+# The 401-by-reason metric's label for each refusal above: a bounded set, finer than "signature"
+# but never the error message itself.
+REFUSAL_METRIC = {
+    "unknown access key": "aksk_unknown_key",
+    "disabled key": "aksk_disabled",
+    "deleted key": "aksk_unknown_key",
+    "signed with another secret": "aksk_bad_signature",
+    "signature altered": "aksk_bad_signature",
+    "signed header missing": "aksk_malformed",
+    "signed header altered": "aksk_bad_signature",
+    "path changed": "aksk_bad_signature",
+    "query added": "aksk_bad_signature",
+    "query changed": "aksk_bad_signature",
+    "Host changed": "aksk_bad_signature",
+    "X-Sdk-Date missing": "aksk_malformed",
+    "X-Sdk-Date malformed": "aksk_malformed",
+    "X-Sdk-Date impossible": "aksk_malformed",
+    "X-Sdk-Date 16 minutes old": "aksk_clock_skew",
+    "X-Sdk-Date 16 minutes ahead": "aksk_clock_skew",
+    "token and signature": "ambiguous",
+    "bad token and valid signature": "ambiguous",
+    "Authorization malformed": "aksk_malformed",
+    "Authorization another algorithm": "aksk_malformed",
+    "Authorization sent twice": "aksk_malformed",
+    "Authorization too long": "aksk_malformed",
+    "too many signed headers": "aksk_malformed",
+    "host not signed": "aksk_malformed",
+}
+
+
+def test_signed_requests_are_logged_by_key_name_and_refusals_counted_by_reason(
+    store, tmp_path, catalog_file
+):
+    from tests.test_observability import access_lines, requests_of, scrape, value
+
+    assert set(REFUSAL_METRIC) == {case.id for case in TAMPERED}, "classify every refusal"
+    with fresh_database(store, tmp_path) as url:
+        migrate(url)
+        assert run_cli(url, "import", str(catalog_file)).code == 0
+        token = run_cli(url, "token", "create", "a-token").out.strip()
+        keys = {name: create_key(url, name) for name in ("sdk", "disabled", "deleted")}
+        assert key_cli(url, "disable", "disabled").code == 0
+        assert key_cli(url, "delete", "deleted").code == 0
+        env = {"SWR_SECRET_KEY": SECRET} if master_key(url) else {}
+        sent_headers: list[list[tuple[str, str]]] = []
+        expected: dict[str, str | None] = {}  # request id -> the refusal's reason, None: served
+        with serve_process(url, tmp_path, env=env) as server:
+            target = SimpleNamespace(
+                base_url=server.base_url,
+                keys=keys,
+                live=SimpleNamespace(tokens=SimpleNamespace(valid=token)),
+            )
+            ak, sk = keys["sdk"]
+            requests = [(None, (NGINX, sdk_signed(ak, sk, server.base_url, NGINX)))]
+            list_path = NGINX.rpartition("/")[0]
+            requests.append((None, (list_path, sdk_signed(ak, sk, server.base_url, list_path))))
+            requests += [(REFUSAL_METRIC[case.id], case.build(target, ak, sk)) for case in TAMPERED]
+            for reason, (path, headers) in requests:
+                request_id = uuid.uuid4().hex
+                sent_headers.append(headers)
+                response = send_raw(
+                    server.base_url,
+                    raw_request("GET", path, [*headers, ("X-Request-Id", request_id)]),
+                )
+                assert response.status == (200 if reason is None else 401), response.body
+                expected[request_id] = reason
+            samples = scrape(server.base_url)
+        log = server.stdout.read_text() + server.stderr.read_text()
+
+    access = access_lines(server.log_lines())
+    for request_id, reason in expected.items():
+        line = access[request_id]
+        assert "token_name" not in line, line
+        if reason is None:
+            assert line["key_name"] == "sdk" and "auth_failure" not in line, line
+        else:
+            assert line["auth_failure"] == reason and "key_name" not in line, line
+    for reason in {*REFUSAL_METRIC.values()}:
+        count = sum(1 for r in expected.values() if r == reason)
+        assert value(samples, "swr_auth_failures_total", reason=reason) == count, reason
+    assert value(samples, "swr_authenticated_requests_total", scheme="aksk") == 2
+    assert value(samples, "swr_authenticated_requests_total", scheme="token") == 0
+    assert requests_of(samples, "list_official_images", 200) == 1
+    # Neither a secret nor a signature, nor the key's id, reaches the log.
+    signatures = {
+        field.rpartition("Signature=")[2]
+        for headers in sent_headers
+        for name, field in headers
+        if name.lower() == "authorization"
+    }
+    for secret in {*signatures, *(sk for _, sk in keys.values()), token}:
+        assert secret not in log
+    assert all(ak not in log for ak, _ in keys.values())

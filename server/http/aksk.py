@@ -10,11 +10,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from starlette.types import Scope
 
 from server import signing
-from server.store.access_keys import AccessKeyRefused, AccessKeyStore
+from server.store.access_keys import AccessKeyRefused, AccessKeyStore, KeyRefusal
 
 # Longer than any honest header: 20 + 64 + 32 names of up to 64 characters stays far below.
 MAX_AUTHORIZATION_LENGTH = 2048
@@ -32,8 +33,33 @@ _SDK_DATE = re.compile(rb"\d{8}T\d{6}Z")
 _REQUIRED_SIGNED = ("host", signing.DATE_HEADER.lower())
 
 
+class RefusalReason(StrEnum):
+    """Why a signature is refused, for the operator's log and metrics: a bounded set, where the
+    error body's message may be more precise."""
+
+    MALFORMED = "aksk_malformed"
+    CLOCK_SKEW = "aksk_clock_skew"
+    UNKNOWN_KEY = "aksk_unknown_key"
+    DISABLED = "aksk_disabled"
+    UNUSABLE_KEY = "aksk_unusable_key"
+    BAD_SIGNATURE = "aksk_bad_signature"
+
+
+# The store's refusals of a key, in the same bounded set.
+_KEY_REFUSALS = {
+    KeyRefusal.UNKNOWN: RefusalReason.UNKNOWN_KEY,
+    KeyRefusal.DISABLED: RefusalReason.DISABLED,
+    KeyRefusal.UNUSABLE: RefusalReason.UNUSABLE_KEY,
+}
+
+
 class SignatureRefused(Exception):
-    """The reason a signed request is refused, for the error body; never echoes input."""
+    """The message a signed request is refused with, for the error body (it never echoes
+    input), and its reason."""
+
+    def __init__(self, message: str, reason: RefusalReason = RefusalReason.MALFORMED) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -83,7 +109,9 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
     except ValueError:
         raise SignatureRefused("X-Sdk-Date is not one date of the form YYYYMMDDTHHMMSSZ") from None
     if abs((now or datetime.now(UTC)) - signed_at) > MAX_CLOCK_SKEW:
-        raise SignatureRefused("X-Sdk-Date is more than 15 minutes off the server's clock")
+        raise SignatureRefused(
+            "X-Sdk-Date is more than 15 minutes off the server's clock", RefusalReason.CLOCK_SKEW
+        )
     if not all(name in signed for name in _REQUIRED_SIGNED):
         raise SignatureRefused("SignedHeaders must include host and x-sdk-date")
 
@@ -99,7 +127,7 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
     try:
         key = keys.active_key(access_key_id)
     except AccessKeyRefused as exc:
-        raise SignatureRefused(str(exc)) from None
+        raise SignatureRefused(str(exc), _KEY_REFUSALS[exc.reason]) from None
 
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
     canonical = signing.canonical_request(
@@ -112,5 +140,7 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
     )
     expected = signing.signature(key.secret, signing.string_to_sign(canonical, sdk_date))
     if not hmac.compare_digest(expected, presented):
-        raise SignatureRefused("the signature does not match the request")
+        raise SignatureRefused(
+            "the signature does not match the request", RefusalReason.BAD_SIGNATURE
+        )
     return SignedBy(key_name=key.name, access_key_id=access_key_id)

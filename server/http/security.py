@@ -12,7 +12,7 @@ from connexion.security import NO_VALUE, AbstractSecurityHandler, ApiKeySecurity
 from starlette.concurrency import run_in_threadpool
 
 from server.http.aksk import SignatureRefused, is_signature, verify
-from server.ops.access import note_token_name
+from server.ops.access import note_key_name, note_token_name
 from server.store.access_keys import AccessKeyStore
 from server.store.cached import CachedTokens
 from server.store.tokens import TokenRejected
@@ -27,7 +27,7 @@ AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
 
 class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """A 401 whose message the error body states (never the token itself), and its reason for
-    the log and the metrics: duplicate, missing, unknown, expired or revoked."""
+    the log and the metrics (one of `server.ops.metrics.AUTH_FAILURE_REASONS`)."""
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(detail=message)
@@ -88,7 +88,7 @@ async def signature_info(authorization: str, request: Any) -> dict[str, Any] | o
     try:
         signed_by = await run_in_threadpool(verify, request.scope, keys)
     except SignatureRefused as exc:
-        raise AuthenticationFailed(str(exc), "signature") from None
+        raise AuthenticationFailed(str(exc), exc.reason.value) from None
     log.info("signed request: access key %r", signed_by.key_name)
-    note_token_name(request.scope, signed_by.key_name)
+    note_key_name(request.scope, signed_by.key_name)
     return {"sub": signed_by.key_name}

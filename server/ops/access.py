@@ -32,6 +32,11 @@ def note_token_name(scope: Scope, name: str) -> None:
     _note(scope, "token_name", name)
 
 
+def note_key_name(scope: Scope, name: str) -> None:
+    """The name of the access key that signed the request: never its id, secret or signature."""
+    _note(scope, "key_name", name)
+
+
 def note_auth_failure(scope: Scope, reason: str) -> None:
     _note(scope, "auth_failure", reason)
 
@@ -112,6 +117,10 @@ class AccessMiddleware:
         auth_failure = notes.get("auth_failure")
         if status == 401 and auth_failure is not None:
             metrics.auth_failures.labels(auth_failure).inc()
+        if "token_name" in notes:
+            metrics.authenticated.labels("token").inc()
+        elif "key_name" in notes:
+            metrics.authenticated.labels("aksk").inc()
         if notes.get("database_error"):
             metrics.database_errors.inc()
         if not self.log.enabled():
@@ -132,6 +141,9 @@ class AccessMiddleware:
         }
         if (name := notes.get("token_name")) is not None:
             fields["token_name"] = name
+        # A field of its own: a token and an access key may bear the same name.
+        if (name := notes.get("key_name")) is not None:
+            fields["key_name"] = name
         if auth_failure is not None:
             fields["auth_failure"] = auth_failure
         self.log.write(fields)

@@ -159,6 +159,8 @@ class AccessLog:
 
     def _human_line(self, f: dict[str, Any]) -> str:
         extra = f" token={f['token_name']}" if "token_name" in f else ""
+        if "key_name" in f:
+            extra += f" key={f['key_name']}"
         if "auth_failure" in f:
             extra += f" auth_failure={f['auth_failure']}"
         return (

@@ -23,14 +23,23 @@ from prometheus_client import (
     multiprocess,
 )
 
+from server.http.aksk import RefusalReason
 from server.ops.workers import MULTIPROC_ENV
 from server.store.tokens import RejectReason
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
-# Every 401 falls in one of these: no token (absent or empty), two tokens, or a token that
-# grants nothing (see TokenStore.verify).
-AUTH_FAILURE_REASONS = ("missing", "duplicate", *(r.value for r in RejectReason))
+# Every 401 falls in one of these: no credentials (or an empty token), two tokens, a token and
+# a signature at once, a token that grants nothing (see TokenStore.verify), or a signature
+# refused (see server.http.aksk.RefusalReason).
+AUTH_FAILURE_REASONS = (
+    "missing",
+    "duplicate",
+    "ambiguous",
+    *(r.value for r in RejectReason),
+    *(r.value for r in RefusalReason),
+)
+AUTH_SCHEMES = ("token", "aksk")
 
 # Requests outside the spec's operations: a path that matches nothing, Swagger UI, the spec.
 NO_OPERATION = "none"
@@ -81,8 +90,15 @@ class Metrics:
         )
         self.auth_failures = Counter(
             "swr_auth_failures",
-            "Requests refused with 401, by reason: missing, duplicate, unknown, expired, revoked.",
+            "Requests refused with 401, by reason: missing, duplicate, ambiguous (a token and a "
+            "signature), unknown, expired, revoked (tokens), aksk_* (signatures).",
             ["reason"],
+            registry=registry,
+        )
+        self.authenticated = Counter(
+            "swr_authenticated_requests",
+            "Requests that authenticated, whatever their status, by scheme: token or aksk.",
+            ["scheme"],
             registry=registry,
         )
         self.database_errors = Counter(
@@ -107,6 +123,8 @@ class Metrics:
         for reason in AUTH_FAILURE_REASONS:
             # Present at zero from the start, so that a rate over them is defined.
             self.auth_failures.labels(reason)
+        for scheme in AUTH_SCHEMES:
+            self.authenticated.labels(scheme)
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._catalog_counted_at = -CATALOG_SIZE_MAX_AGE
 

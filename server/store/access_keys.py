@@ -10,6 +10,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -37,8 +38,19 @@ class AccessKeyError(ValueError):
     """An access key operation the store refuses: a bad or duplicate name, an unknown key."""
 
 
+class KeyRefusal(StrEnum):
+    UNKNOWN = "unknown"
+    DISABLED = "disabled"
+    # Signing is not configured, or the key was created under another master key.
+    UNUSABLE = "unusable"
+
+
 class AccessKeyRefused(Exception):
     """A signed request's key cannot be used; the message is the reason a caller may read."""
+
+    def __init__(self, message: str, reason: KeyRefusal) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -142,16 +154,18 @@ class AccessKeyStore:
         """The key's name and secret, read afresh on every call so that a disabled or deleted
         key is refused at once by every process. Raises AccessKeyRefused."""
         if self._aead is None:
-            raise AccessKeyRefused("request signing is not configured on this server")
+            raise AccessKeyRefused(
+                "request signing is not configured on this server", KeyRefusal.UNUSABLE
+            )
         if not ACCESS_KEY_ID_PATTERN.match(access_key_id):
-            raise AccessKeyRefused("unknown access key")
+            raise AccessKeyRefused("unknown access key", KeyRefusal.UNKNOWN)
         query = select(access_keys).where(access_keys.c.access_key_id == access_key_id)
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
-            raise AccessKeyRefused("unknown access key")
+            raise AccessKeyRefused("unknown access key", KeyRefusal.UNKNOWN)
         if row["disabled_at"] is not None:
-            raise AccessKeyRefused("the access key is disabled")
+            raise AccessKeyRefused("the access key is disabled", KeyRefusal.DISABLED)
         # Decrypting is microseconds, cheaper than keeping secrets in memory: nothing cached.
         ciphertext = bytes(row["secret_ciphertext"])
         try:
@@ -167,5 +181,7 @@ class AccessKeyStore:
                     "delete the access key and create a new one",
                     row["name"],
                 )
-            raise AccessKeyRefused("the access key cannot be used on this server") from None
+            raise AccessKeyRefused(
+                "the access key cannot be used on this server", KeyRefusal.UNUSABLE
+            ) from None
         return ActiveKey(name=row["name"], secret=secret.decode("ascii"))
