@@ -5,10 +5,12 @@ this project's `serve` as the README starts it (production defaults: 1 worker, i
 and the baselines of `bench/baselines/` under uvicorn (1 worker, uvloop, httptools, access log
 off, which is how their users measure them). Before measuring, every variant must answer the
 same statuses and the same JSON as this project (request ids aside) for an image, a nested
-`$` image, a missing image, no token and a bad token.
+`$` image, a missing image, no token, a bad token, the list's first page of 100 and a page after
+a marker.
 
 Then, per round, each workload (one hot image; uniform random images; random missing images:
-404; random images with an unknown token: 401) drives each variant in turn, the order rotating
+404; random images with an unknown token: 401; pages of 100 of the list after random images,
+the service's keyset query in every variant) drives each variant in turn, the order rotating
 from round to round. The server runs on one CPU, wrk on another. A ratio to FastAPI is the
 median of the per-round ratios: the variants of a round ran back to back.
 
@@ -31,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench import BenchError
-from bench.catalog import IMAGE_PATH_TEMPLATE, NAMESPACE, generated_catalog
+from bench.catalog import IMAGE_PATH_TEMPLATE, NAME_TEMPLATE, NAMESPACE, generated_catalog
 from bench.lookup_bench import add_lookup_options
 from bench.options import (
     add_json_option,
@@ -60,6 +62,10 @@ REFERENCE = "fastapi"
 _IMAGE_PATH = f"/v2/manage/dockerhub/namespaces/{NAMESPACE}/repos/"
 NESTED_IMAGE = "library/bench-nested"
 MISSING_PATH_TEMPLATE = _IMAGE_PATH + "bench-missing-%07d"
+# The list: the first page of PAGE_SIZE, and the page after a random image.
+PAGE_SIZE = 100
+FIRST_PAGE_PATH = f"{_IMAGE_PATH.rstrip('/')}?limit={PAGE_SIZE}"
+PAGE_PATH_TEMPLATE = f"{FIRST_PAGE_PATH}&marker={NAME_TEMPLATE}"
 # The hot image: one in the middle of the catalog, not the first row of the table.
 _HOT_FRACTION = 0.5
 
@@ -103,6 +109,14 @@ def workloads(images: int) -> list[Workload]:
         Workload("random", random_images, IMAGE_PATH_TEMPLATE, images, True, False),
         Workload("404", "random missing images: 404", MISSING_PATH_TEMPLATE, images, True, True),
         Workload("401", "random images, bad token: 401", IMAGE_PATH_TEMPLATE, images, False, True),
+        Workload(
+            "page",
+            f"pages of {PAGE_SIZE} after random images of {images:,}: 200",
+            PAGE_PATH_TEMPLATE,
+            images,
+            True,
+            False,
+        ),
     ]
 
 
@@ -179,6 +193,8 @@ class Probes:
     missing_path: str
     token: str
     bad_token: str
+    first_page_path: str
+    page_path: str  # a page after a marker, with a nextMarker
 
     def cases(self) -> list[tuple[str, str, str | None]]:
         return [
@@ -187,6 +203,9 @@ class Probes:
             ("a missing image", self.missing_path, self.token),
             ("no token", self.image_path, None),
             ("a bad token", self.image_path, self.bad_token),
+            ("the first page", self.first_page_path, self.token),
+            ("a page after a marker", self.page_path, self.token),
+            ("a page, bad token", self.page_path, self.bad_token),
         ]
 
 
@@ -208,6 +227,8 @@ def compare_frameworks(
         missing_path=MISSING_PATH_TEMPLATE % 0,
         token=token,
         bad_token=unknown_token(),
+        first_page_path=FIRST_PAGE_PATH,
+        page_path=PAGE_PATH_TEMPLATE % int(settings.images * _HOT_FRACTION),
     )
     comparison = FrameworkComparison(store, settings.images)
     with serving_variants(database_url, probes, workdir, settings.server_cpu) as servers:

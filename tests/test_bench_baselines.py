@@ -13,6 +13,7 @@ from bench.wrk import parse_result
 from tests.conftest import run_cli
 
 IMAGE_PATH = "/v2/manage/dockerhub/namespaces/official/repos/"
+LIST_PATH = IMAGE_PATH.rstrip("/")
 
 
 def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_path):
@@ -24,6 +25,8 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
         missing_path=IMAGE_PATH + "no-such-image",
         token=create_token(database_url),
         bad_token=unknown_token(),
+        first_page_path=LIST_PATH + "?limit=100",
+        page_path=LIST_PATH + "?limit=3&marker=nginx",
     )
     with serving_variants(database_url, probes, tmp_path) as servers:
         assert list(servers) == list(VARIANTS)
@@ -36,7 +39,9 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
         for _label, path, token in probes.cases():
             headers = {"X-Auth-Token": token} if token else {}
             statuses.append(httpx.get(service + path, headers=headers).status_code)
-        assert statuses == [200, 200, 404, 401, 401]
+        assert statuses == [200, 200, 404, 401, 401, 200, 200, 401]
+        page = httpx.get(service + probes.page_path, headers={"X-Auth-Token": probes.token})
+        assert len(page.json()["repos"]) == 3 and "nextMarker" in page.json(), page.text
 
         # And the check does compare: FastAPI's own 404 for an unknown path is not the service's.
         elsewhere = {"swr-official-images": service, "fastapi": urls["fastapi"] + "/elsewhere"}

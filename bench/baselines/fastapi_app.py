@@ -1,6 +1,7 @@
-"""The lookup in FastAPI, as its users write it: an APIKeyHeader dependency, path parameters
-with the spec's constraints, a pydantic response model, a sync endpoint (run in FastAPI's
-thread pool) on SQLAlchemy Core, and exception handlers that answer SWR's error body.
+"""The lookup and the list in FastAPI, as its users write them: an APIKeyHeader dependency, path
+and query parameters with the spec's constraints, pydantic response models, sync endpoints (run
+in FastAPI's thread pool) on SQLAlchemy Core, and exception handlers that answer SWR's error
+body.
 
     SWR_DATABASE_URL=sqlite:///catalog.db uvicorn bench.baselines.fastapi_app:app
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Request, Response, Security
+from fastapi import Depends, FastAPI, Path, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -31,6 +32,11 @@ class OfficialImage(BaseModel):
     last_updated: str
 
 
+class OfficialImagePage(BaseModel):
+    repos: list[OfficialImage]
+    nextMarker: str | None = None
+
+
 class SwrError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         self.status, self.code, self.message = status, code, message
@@ -47,6 +53,9 @@ def _constraints(name: str) -> dict[str, object]:
         "max_length": schema["maxLength"],
         "pattern": schema["pattern"],
     }
+
+
+_LIMIT = store.parameter_schema("limit")
 
 
 def authenticated(token: Annotated[str | None, Security(api_key)]) -> None:
@@ -83,3 +92,22 @@ def show_official_image(
         raise SwrError(404, store.IMAGE_NOT_FOUND, store.NOT_FOUND)
     response.headers.update(store.response_headers(request.headers.get("x-request-id")))
     return image
+
+
+# exclude_none: the last page has no nextMarker at all, as the service answers it.
+@app.get(
+    store.LIST_PATH,
+    response_model=OfficialImagePage,
+    response_model_exclude_none=True,
+    dependencies=[Depends(authenticated)],
+)
+def list_official_images(
+    namespace: Annotated[str, Path(**_constraints("namespace"))],
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=_LIMIT["minimum"], le=_LIMIT["maximum"])] = _LIMIT["default"],
+    marker: Annotated[str | None, Query(**_constraints("marker"))] = None,
+    name: Annotated[str | None, Query(**_constraints("name"))] = None,
+) -> dict[str, object]:
+    response.headers.update(store.response_headers(request.headers.get("x-request-id")))
+    return store.list_images(namespace, limit, marker, name)

@@ -19,6 +19,7 @@ import yaml
 from sqlalchemy import MetaData, Table, create_engine, select
 
 PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+LIST_PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos"
 SPEC_FILE = Path(__file__).resolve().parents[2] / "openapi.yaml"
 
 INVALID_PARAMETER = "SVCSTG.SWR.4000014"
