@@ -6,7 +6,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError, version
 
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -25,7 +24,7 @@ from server.ops.logging import AccessLog
 from server.ops.metrics import Metrics
 from server.ops.shutdown import Drain
 from server.settings import Settings
-from server.spec import SPEC_PATH, load_spec
+from server.spec import SPEC_PATH, load_spec, service_version, spec_version
 from server.store.access_keys import AccessKeyStore
 from server.store.cached import CachedImages, CachedTokens
 from server.store.db import make_engine
@@ -37,13 +36,6 @@ from server.store.tokens import TokenStore
 log = logging.getLogger(__name__)
 
 
-def service_version() -> str:
-    try:
-        return version("swr-official-images")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 def create_app(settings: Settings) -> SwrAsyncApp:
     engine = make_engine(settings)
     images = SqlImageRepository(engine)
@@ -53,7 +45,7 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     drain = Drain(settings.shutdown_drain)
     readiness = Readiness(engine, head_revision(), settings.readiness_timeout_ms / 1000, drain)
     spec = load_spec()
-    metrics = Metrics(service_version(), str(spec["info"]["version"]))
+    metrics = Metrics(service_version(), spec_version())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:

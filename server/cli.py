@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import logging
 import os
 import re
@@ -33,7 +32,7 @@ from server.catalog.files import (
 from server.ops.logging import configure_logging
 from server.ops.workers import multiprocess_metrics
 from server.settings import Settings, SettingsError, display_value, setting_infos
-from server.spec import load_spec
+from server.spec import service_version, spec_version
 from server.store.access_keys import AccessKeyError, AccessKeyStore
 from server.store.db import make_engine
 from server.store.images import ImportConflict, SqlImageRepository
@@ -287,10 +286,7 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings, stores: Store
 
 
 def version_text() -> str:
-    return (
-        f"swr-official-images {importlib.metadata.version('swr-official-images')} "
-        f"(API spec {load_spec()['info']['version']})"
-    )
+    return f"swr-official-images {service_version()} (API spec {spec_version()})"
 
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:

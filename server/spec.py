@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ def _load() -> dict[str, Any]:
     with SPEC_PATH.open(encoding="utf-8") as f:
         spec: dict[str, Any] = yaml.safe_load(f)
     return spec
+
+
+def service_version() -> str:
+    """The installed package's version (what `--version` and the build-info metric report)."""
+    try:
+        return version("swr-official-images")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def spec_version() -> str:
+    return str(_load()["info"]["version"])
 
 
 def load_spec() -> dict[str, Any]:
