@@ -70,6 +70,28 @@ def test_size_zero_caches_nothing():
     assert len(cache) == 0
 
 
+def test_an_entry_past_half_its_ttl_is_served_and_due_for_a_reload():
+    clock = FakeClock()
+    cache: TtlLru[str] = TtlLru(size=4, ttl=0.5, clock=clock)
+    cache.put("a", "A")
+    clock.now += 0.2
+    assert cache.lookup("a") == ("A", False)
+    clock.now += 0.05
+    assert cache.lookup("a") == ("A", True)
+    clock.now += 0.25
+    assert cache.lookup("a") == (MISSING, False)
+
+
+def test_an_entry_ages_from_when_its_load_began():
+    clock = FakeClock()
+    cache: TtlLru[str] = TtlLru(size=4, ttl=0.5, clock=clock)
+    began = clock.now
+    clock.now += 0.4  # the load took this long
+    cache.put("a", "A", loaded_at=began)
+    clock.now += 0.1
+    assert cache.get("a") is MISSING
+
+
 def run_together(load, callers: int, *, cancel_one: bool = False) -> tuple[list, list]:
     """`callers` concurrent SingleFlight runs of `load` for one key, held until all have
     asked; returns the loads made and each caller's result (or exception)."""
@@ -128,6 +150,114 @@ def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
     with pytest.raises(TokenRejected) as refused:
         asyncio.run(tokens.verify(token))
     assert refused.value.reason is RejectReason.EXPIRED
+
+
+class HeldTokenStore(TokenStore):
+    """The real store, whose lookups wait until the test lets them go."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.release = threading.Event()
+        self.calls = 0
+
+    def verify(self, token: str):
+        self.calls += 1
+        assert self.release.wait(10)
+        return super().verify(token)
+
+
+def test_a_token_due_for_a_reload_is_answered_without_waiting_for_it(engine):
+    token = TokenStore(engine).create("hot", timedelta(hours=1))
+    store = HeldTokenStore(engine)
+    tokens = CachedTokens(store, size=10, ttl=0.5)
+    clock = FakeClock()
+    tokens.known.clock = tokens.refused.clock = clock
+
+    async def main() -> None:
+        store.release.set()
+        assert (await tokens.verify(token)).name == "hot"
+        assert store.calls == 1
+        store.release.clear()
+        TokenStore(engine).revoke("hot")
+        clock.now += 0.3  # due for a reload, not expired
+        # Answered from the cache while the reload waits in the thread pool; the callers
+        # after it join that one reload.
+        for _ in range(3):
+            assert (await tokens.verify(token)).name == "hot"
+        assert hash_token(token) in tokens.loads
+        await until(lambda: store.calls == 2)
+        store.release.set()
+        await until(lambda: hash_token(token) not in tokens.loads)
+        # The reload saw the revocation: refused from now on, not a whole TTL later.
+        with pytest.raises(TokenRejected) as refused:
+            await tokens.verify(token)
+        assert refused.value.reason is RejectReason.REVOKED
+        assert store.calls == 2
+
+    asyncio.run(main())
+
+
+def test_an_image_due_for_a_reload_is_answered_with_what_the_reload_read(
+    store, database_url, catalog_file
+):
+    """On SQLite the reload reads on the loop and answers at once; on PostgreSQL the request
+    is answered from the cache and the reload fills it in the background."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    images = CachedImages(SqlImageRepository(engine), size=10, ttl=0.5)
+    clock = FakeClock()
+    images.found.clock = images.missing.clock = clock
+    key = ("official", "nginx")
+
+    async def main() -> None:
+        first = await images.get(*key)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE images SET star_count = star_count + 1 WHERE namespace = 'official'"
+                " AND name = 'nginx'"
+            )
+        clock.now += 0.3
+        served = await images.get(*key)
+        if store == "sqlite":
+            assert served.star_count == first.star_count + 1
+        else:
+            assert served == first
+            await until(lambda: key not in images.loads)
+        assert cast_image(images.found.get(key)).star_count == first.star_count + 1
+        assert images.found.lookup(key)[1] is False  # stamped afresh
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "DELETE FROM images WHERE namespace = 'official' AND name = 'nginx'"
+            )
+        clock.now += 0.3
+        if store == "sqlite":
+            with pytest.raises(ImageNotFound):
+                await images.get(*key)
+        else:
+            await images.get(*key)
+            await until(lambda: key not in images.loads)
+        assert images.found.get(key) is MISSING
+        with pytest.raises(ImageNotFound):
+            await images.get(*key)
+
+    try:
+        asyncio.run(main())
+    finally:
+        images.close()
+        engine.dispose()
+
+
+async def until(condition, timeout: float = 10) -> None:
+    """Wait for `condition()` to hold, letting the loop run (a thread pool load finish)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def cast_image(value: object):
+    assert value is not MISSING
+    return value
 
 
 @contextlib.contextmanager

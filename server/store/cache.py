@@ -3,7 +3,14 @@
 Each process keeps its own; nothing is shared between workers or hosts, so the contract across
 them rests on the time-to-live alone: an entry is at most `ttl` seconds old when it is used
 (at most one second, enforced by the settings), so a token revoked or an image imported through
-another process is seen within that time.
+another process is seen within that time. An entry's age counts from when its load began, not
+when it ended: what it holds was read no earlier than that.
+
+Entries in use are refreshed ahead of their expiry: past half their time-to-live, the first
+request to use one starts a reload in the background and is still answered from the cache.
+Without it, each hot entry expired under load every `ttl` seconds, and every request arriving
+while its reload crossed the thread pool waited for it: about one request in a hundred, which
+was the whole p99.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ class TtlLru(Generic[V]):
     def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.size = size
         self.ttl = ttl
-        self._clock = clock
+        # Past this age an entry is still served, but due for a reload (see the module's doc).
+        self.refresh_after = ttl / 2
+        self.clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -44,23 +53,34 @@ class TtlLru(Generic[V]):
         return list(self._entries)
 
     def get(self, key: Hashable) -> V | object:
+        return self.lookup(key)[0]
+
+    def lookup(self, key: Hashable) -> tuple[V | object, bool]:
+        """The value held for `key` (MISSING when none, or expired), and whether it is due
+        for a reload."""
         entry = self._entries.get(key)
         if entry is None:
-            return MISSING
-        stored_at, value = entry
-        if self._clock() - stored_at >= self.ttl:
+            return MISSING, False
+        loaded_at, value = entry
+        age = self.clock() - loaded_at
+        if age >= self.ttl:
             del self._entries[key]
-            return MISSING
+            return MISSING, False
         self._entries.move_to_end(key)
-        return value
+        return value, age >= self.refresh_after
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, loaded_at: float | None = None) -> None:
+        """Hold `value`, read by a load that began at `loaded_at` (by this cache's clock;
+        now when not given)."""
         if self.size <= 0:
             return
-        self._entries[key] = (self._clock(), value)
+        self._entries[key] = (self.clock() if loaded_at is None else loaded_at, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+    def discard(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -79,11 +99,34 @@ class SingleFlight:
     def __len__(self) -> int:
         return len(self._loads)
 
-    async def run(self, key: Hashable, load: Callable[..., V], *args: object) -> V:
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._loads
+
+    def start(
+        self,
+        key: Hashable,
+        load: Callable[..., V],
+        *args: object,
+        done: Callable[[asyncio.Future[V]], None] | None = None,
+    ) -> asyncio.Future[V]:
+        """The load of `key` in flight, or a new one of `load(*args)` in the thread pool; a
+        new one calls `done` with itself when it ends, before any caller waiting for it
+        resumes, and whether or not anyone still waits."""
         task: asyncio.Future[V] | None = self._loads.get(key)
         if task is None:
             task = asyncio.ensure_future(to_thread.run_sync(load, *args))
             self._loads[key] = task
             task.add_done_callback(lambda _done: self._loads.pop(key, None))
+            if done is not None:
+                task.add_done_callback(done)
+        return task
+
+    async def run(
+        self,
+        key: Hashable,
+        load: Callable[..., V],
+        *args: object,
+        done: Callable[[asyncio.Future[V]], None] | None = None,
+    ) -> V:
         # Shielded: a caller that goes away (its client hung up) does not cancel the others'.
-        return await asyncio.shield(task)
+        return await asyncio.shield(self.start(key, load, *args, done=done))

@@ -3,10 +3,16 @@
 A hit costs a dictionary lookup instead of a thread pool hop, a pooled connection, a transaction
 and a query. Found and not-found answers live in separate caches, so a flood of unknown tokens
 or images only ever churns the small not-found cache and never evicts the entries in use.
+
+Whoever starts a load, a request that missed or a refresh ahead of expiry (server.store.cache),
+the load itself fills the caches when it ends, stamped with the time it began.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Hashable
+from functools import partial
 from typing import cast
 
 from server.store.cache import MISSING, SingleFlight, TtlLru
@@ -27,7 +33,7 @@ from server.store.tokens import (
 )
 
 # Not-found answers worth remembering: enough for a client retrying a few names, few enough
-# that a flood costs little memory.
+# that a flood costs little memory. They are not refreshed ahead: they just expire.
 NEGATIVE_CACHE_SIZE = 1024
 
 
@@ -42,8 +48,10 @@ class CachedTokens:
     async def verify(self, token: str) -> TokenInfo:
         """The record of an active token; `TokenRejected` says why any other is refused."""
         key = hash_token(token)
-        known = self.known.get(key)
+        known, due = self.known.lookup(key)
         if known is not MISSING:
+            if due:
+                self.loads.start(key, self.store.verify, token, done=self._filler(key))
             info = cast(TokenInfo, known)
             # Expiry is exact, not up to the time-to-live late: the record says when.
             state = info.state(utc_now())
@@ -53,14 +61,23 @@ class CachedTokens:
         refused = self.refused.get(key)
         if refused is not MISSING:
             raise cast(TokenRejected, refused)
-        try:
-            # The store does blocking I/O: keep it off the event loop.
-            loaded = await self.loads.run(key, self.store.verify, token)
-        except TokenRejected as rejected:
-            self.refused.put(key, rejected)
-            raise
-        self.known.put(key, loaded)
-        return loaded
+        # The store does blocking I/O: keep it off the event loop.
+        return await self.loads.run(key, self.store.verify, token, done=self._filler(key))
+
+    def _filler(self, key: Hashable) -> partial[None]:
+        return partial(self._fill, key, self.known.clock())
+
+    def _fill(self, key: Hashable, loaded_at: float, load: asyncio.Future[TokenInfo]) -> None:
+        if load.cancelled():
+            return
+        error = load.exception()
+        if error is None:
+            self.known.put(key, load.result(), loaded_at)
+        elif isinstance(error, TokenRejected):
+            self.known.discard(key)
+            self.refused.put(key, error, loaded_at)
+        # Any other failure (the database out of reach) fills nothing: it reaches whoever
+        # waits, and an entry that was being refreshed expires as it would have without it.
 
 
 class CachedImages:
@@ -76,6 +93,8 @@ class CachedImages:
         self._loop_reader_checked = False
 
     def _read_on_loop(self, namespace: str, name: str) -> Image | None:
+        """The image read through the SQLite loop reader, or None when there is none or it
+        would have to wait for a lock; `ImageNotFound` when the catalog has no such image."""
         if not self._loop_reader_checked:
             self._loop_reader = self.repository.loop_reader()
             self._loop_reader_checked = True
@@ -88,20 +107,51 @@ class CachedImages:
 
     async def get(self, namespace: str, name: str) -> Image:
         key = (namespace, name)
-        found = self.found.get(key)
+        found, due = self.found.lookup(key)
         if found is not MISSING:
+            if due and key not in self.loads:
+                # On SQLite the reload is done already: answer with what it read (a 404 if
+                # the image is gone). Otherwise it goes on in the background.
+                reloaded = self._load(key)
+                if isinstance(reloaded, Image):
+                    return reloaded
             return cast(Image, found)
         if self.missing.get(key) is not MISSING:
             raise ImageNotFound(namespace, name)
+        load = self._load(key)
+        if isinstance(load, Image):
+            return load
+        return await asyncio.shield(load)
+
+    def _load(self, key: tuple[str, str]) -> Image | asyncio.Future[Image]:
+        """Read `key` on the loop when that cannot block, else start (or join) its load in
+        the thread pool; either way the caches are filled with what was found."""
+        loaded_at = self.found.clock()
         try:
-            image = self._read_on_loop(namespace, name)
-            if image is None:
-                image = await self.loads.run(key, self.repository.get, namespace, name)
+            image = self._read_on_loop(*key)
         except ImageNotFound:
-            self.missing.put(key, None)
+            self._fill_missing(key, loaded_at)
             raise
-        self.found.put(key, image)
-        return image
+        if image is not None:
+            self.found.put(key, image, loaded_at)
+            return image
+        return self.loads.start(
+            key, self.repository.get, *key, done=partial(self._fill, key, loaded_at)
+        )
+
+    def _fill(self, key: tuple[str, str], loaded_at: float, load: asyncio.Future[Image]) -> None:
+        if load.cancelled():
+            return
+        error = load.exception()
+        if error is None:
+            self.found.put(key, load.result(), loaded_at)
+        elif isinstance(error, ImageNotFound):
+            self._fill_missing(key, loaded_at)
+        # Any other failure fills nothing (see CachedTokens._fill).
+
+    def _fill_missing(self, key: tuple[str, str], loaded_at: float) -> None:
+        self.found.discard(key)
+        self.missing.put(key, None, loaded_at)
 
     def close(self) -> None:
         if self._loop_reader is not None:
