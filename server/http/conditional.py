@@ -9,11 +9,11 @@ Last-Modified is when the store last changed the record (`changed_at`), not Dock
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
+import orjson
 from starlette.responses import Response
 
 # The client may keep an image and must revalidate it before each use; no shared cache may
@@ -22,8 +22,12 @@ REVALIDATE = "private, no-cache"
 
 
 def json_body(body: Mapping[str, object]) -> bytes:
-    """The bytes of a JSON response, as Connexion would serialise them."""
-    return (json.dumps(body) + "\n").encode()
+    """The bytes of a JSON response: compact UTF-8, ending with a newline.
+
+    orjson rather than the standard library's encoder: a page of 100 images spent a fifth of
+    its CPU time in `json.dumps`, and orjson writes the same document about ten times faster
+    (values are already JSON types: the store bounds integers to int64)."""
+    return orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def entity_tag(content: bytes) -> str:
