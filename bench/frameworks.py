@@ -14,18 +14,26 @@ the service's keyset query in every variant) drives each variant in turn, the or
 from round to round. The server runs on one CPU, wrk on another. A ratio to FastAPI is the
 median of the per-round ratios: the variants of a round ran back to back.
 
+A change's worth is measured the same way: `--revisions REV` adds this project's `serve` as it
+was at a git revision, its tree exported into the workspace and run on the same interpreter and
+dependencies, as one more variant beside today's.
+
     python -m bench.frameworks --rounds 2 --duration 3 --stores sqlite
+    python -m bench.frameworks --variants swr-official-images,fastapi --revisions HEAD~1
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
+import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -82,13 +90,52 @@ def _uvicorn(module: str) -> Callable[[int], list[str]]:
     return command
 
 
+# A variant's name -> the command line that serves it on a port.
+Variants = dict[str, Callable[[int], list[str]]]
+
+PROJECT = "swr-official-images"
 # This project first: it is the reference every other answer is checked against.
-VARIANTS: dict[str, Callable[[int], list[str]]] = {
-    "swr-official-images": serve_command,
-    "fastapi": _uvicorn("fastapi_app"),
+VARIANTS: Variants = {
+    PROJECT: serve_command,
+    REFERENCE: _uvicorn("fastapi_app"),
     "starlette": _uvicorn("starlette_app"),
     "connexion": _uvicorn("connexion_app"),
 }
+
+
+def revision_variant(revision: str, workdir: Path) -> Callable[[int], list[str]]:
+    """This project's `serve` as it was at git revision `revision`: the revision's tree,
+    exported into `workdir`, first on the import path of the same interpreter. A revision
+    that needs other dependencies, or another database schema, fails to start and says so."""
+    export = subprocess.run(  # noqa: S603 (git with our own arguments, no shell)
+        ["git", "-C", str(SOURCE_ROOT), "archive", "--format=tar", revision, "--"],  # noqa: S607
+        capture_output=True,
+        check=False,
+    )
+    if export.returncode != 0:
+        raise BenchError(f"cannot export revision {revision!r}: {export.stderr.decode().strip()}")
+    tree = workdir / f"revision-{len(list(workdir.glob('revision-*')))}"
+    with tarfile.open(fileobj=io.BytesIO(export.stdout)) as archive:
+        archive.extractall(tree, filter="data")
+
+    def command(port: int) -> list[str]:
+        # The console script imports `server`: the exported tree's, found before the install's.
+        return ["env", f"PYTHONPATH={tree}", *serve_command(port)]
+
+    return command
+
+
+def chosen_variants(names: list[str], revisions: list[str], workdir: Path) -> Variants:
+    """The named variants in VARIANTS' order (this project and FastAPI always among them: one
+    is the reference of answers, the other of ratios), then one per revision."""
+    chosen: Variants = {
+        name: command
+        for name, command in VARIANTS.items()
+        if name in names or name in (PROJECT, REFERENCE)
+    }
+    for revision in revisions:
+        chosen[f"{PROJECT}@{revision}"] = revision_variant(revision, workdir)
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -128,6 +175,8 @@ class Settings:
     images: int
     server_cpu: int | None
     wrk_cpu: int | None
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
+    revisions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -231,7 +280,8 @@ def compare_frameworks(
         page_path=PAGE_PATH_TEMPLATE % int(settings.images * _HOT_FRACTION),
     )
     comparison = FrameworkComparison(store, settings.images)
-    with serving_variants(database_url, probes, workdir, settings.server_cpu) as servers:
+    variants = chosen_variants(settings.variants, settings.revisions, workdir)
+    with serving_variants(database_url, probes, workdir, settings.server_cpu, variants) as servers:
         targets = [_Target(name, server) for name, server in servers.items()]
         check_agreement({t.variant: t.server.base_url for t in targets}, probes)
         note(f"[{store}] all {len(targets)} variants answer the same statuses and JSON")
@@ -279,15 +329,19 @@ def load_framework_catalog(database_url: str, workdir: Path, images: int) -> Non
 
 @contextlib.contextmanager
 def serving_variants(
-    database_url: str, probes: Probes, workdir: Path, cpu: int | None = None
+    database_url: str,
+    probes: Probes,
+    workdir: Path,
+    cpu: int | None = None,
+    variants: Variants = VARIANTS,
 ) -> Iterator[dict[str, RunningServer]]:
     """Every variant serving `database_url`, each on a port of its own and CPU `cpu`."""
     with contextlib.ExitStack() as stack:
         started = {
             name: stack.enter_context(
-                starting_server(database_url, workdir / f"server-{name}.log", command, cpu)
+                starting_server(database_url, workdir / f"server-{index}.log", command, cpu)
             )
-            for name, command in VARIANTS.items()
+            for index, (name, command) in enumerate(variants.items())
         }
         for process, server in started.values():
             wait_until_answering(process, server, probes.image_path, probes.token)
@@ -436,8 +490,38 @@ def default_cpus() -> tuple[int | None, int | None]:
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
+def variant_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(VARIANTS)}, not {text!r}"
+        )
+    return names
+
+
+def revision_list(text: str) -> list[str]:
+    return [r.strip() for r in text.split(",") if r.strip()]
+
+
 def add_framework_options(parser: argparse.ArgumentParser) -> None:
     server_cpu, wrk_cpu = default_cpus()
+    parser.add_argument(
+        "--variants",
+        type=variant_list,
+        default=list(VARIANTS),
+        metavar="LIST",
+        help=f"variants to measure, comma-separated; {PROJECT} and {REFERENCE} always run "
+        f"(default: {','.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--revisions",
+        type=revision_list,
+        default=[],
+        metavar="LIST",
+        help=f"git revisions of this project to measure beside it, comma-separated, e.g. "
+        f"HEAD~1: each runs as the variant {PROJECT}@REV (default: none)",
+    )
     parser.add_argument(
         "--framework-images",
         type=positive_int,
@@ -479,6 +563,8 @@ def framework_settings(args: argparse.Namespace) -> Settings:
         images=args.framework_images,
         server_cpu=args.server_cpu,
         wrk_cpu=args.wrk_cpu,
+        variants=args.variants,
+        revisions=args.revisions,
     )
 
 

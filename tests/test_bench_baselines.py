@@ -7,7 +7,14 @@ import httpx
 import pytest
 
 from bench import BenchError
-from bench.frameworks import VARIANTS, Probes, check_agreement, serving_variants, unknown_token
+from bench.frameworks import (
+    VARIANTS,
+    Probes,
+    check_agreement,
+    chosen_variants,
+    serving_variants,
+    unknown_token,
+)
 from bench.service import create_token
 from bench.wrk import parse_result
 from tests.conftest import run_cli
@@ -16,10 +23,8 @@ IMAGE_PATH = "/v2/manage/dockerhub/namespaces/official/repos/"
 LIST_PATH = IMAGE_PATH.rstrip("/")
 
 
-def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_path):
-    result = run_cli(database_url, "import", str(catalog_file))
-    assert result.code == 0, result.err
-    probes = Probes(
+def probes_of(database_url: str) -> Probes:
+    return Probes(
         image_path=IMAGE_PATH + "nginx",
         nested_path=IMAGE_PATH + "library$nginx",
         missing_path=IMAGE_PATH + "no-such-image",
@@ -28,6 +33,12 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
         first_page_path=LIST_PATH + "?limit=100",
         page_path=LIST_PATH + "?limit=3&marker=nginx",
     )
+
+
+def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_path):
+    result = run_cli(database_url, "import", str(catalog_file))
+    assert result.code == 0, result.err
+    probes = probes_of(database_url)
     with serving_variants(database_url, probes, tmp_path) as servers:
         assert list(servers) == list(VARIANTS)
         urls = {name: server.base_url for name, server in servers.items()}
@@ -47,6 +58,42 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
         elsewhere = {"swr-official-images": service, "fastapi": urls["fastapi"] + "/elsewhere"}
         with pytest.raises(BenchError, match="fastapi answers an image with"):
             check_agreement(elsewhere, probes)
+
+
+def test_a_revision_of_the_project_serves_as_one_more_variant(database_url, catalog_file, tmp_path):
+    """`--revisions`: the revision's own code serves, not the checkout's."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    probes = probes_of(database_url)
+    variants = chosen_variants(["fastapi"], ["HEAD"], tmp_path)
+    assert list(variants) == ["swr-official-images", "fastapi", "swr-official-images@HEAD"]
+    tree = tmp_path / "revision-0"
+    assert (tree / "server" / "cli.py").is_file()
+    # Marked, so that its answers show which code served them.
+    handlers = tree / "server" / "handlers.py"
+    line = "    images: CachedImages = request.state.image_cache\n"
+    source = handlers.read_text(encoding="utf-8")
+    assert line in source
+    marker = "    assert repository != 'marked', 'the exported revision serves'\n"
+    handlers.write_text(source.replace(line, line + marker), encoding="utf-8")
+    with serving_variants(database_url, probes, tmp_path, variants=variants) as servers:
+        check_agreement({name: server.base_url for name, server in servers.items()}, probes)
+        headers = {"X-Auth-Token": probes.token}
+        marked = IMAGE_PATH + "marked"
+        assert (
+            httpx.get(servers["swr-official-images"].base_url + marked, headers=headers).status_code
+            == 404
+        )
+        assert (
+            httpx.get(
+                servers["swr-official-images@HEAD"].base_url + marked, headers=headers
+            ).status_code
+            == 500
+        )
+
+
+def test_an_unknown_revision_is_refused_by_name(tmp_path):
+    with pytest.raises(BenchError, match="cannot export revision 'no-such-revision'"):
+        chosen_variants([], ["no-such-revision"], tmp_path)
 
 
 def _wrk_line(requests: int, status_errors: int) -> str:
