@@ -40,7 +40,7 @@ from server.http.transport import uvicorn_options
 from server.settings import Settings, setting_infos
 from server.spec import load_spec
 from server.store.db import make_engine
-from server.store.images import API_TIME_FORMAT, ImageRecord
+from server.store.images import ImageRecord, api_time
 from server.store.tokens import TokenStore, utc_now
 
 # Nested names ("/" in the store, "$" in the URL) are part of the test catalog.
@@ -67,7 +67,7 @@ def record_to_json(record: ImageRecord) -> dict[str, object]:
         "star_count": record.star_count,
         "pull_count": record.pull_count,
         "collection_id": record.collection_id,
-        "last_updated": record.last_updated.strftime(API_TIME_FORMAT),
+        "last_updated": api_time(record.last_updated),
     }
 
 

@@ -15,14 +15,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from server.app import create_app
 from server.settings import Settings
 from server.store import cached
 from server.store.cache import MISSING, SingleFlight, TtlLru
 from server.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
-from server.store.db import make_engine
-from server.store.images import ImageNotFound, ReaderBusy, SqlImageRepository
+from server.store.db import images, make_engine
+from server.store.images import Image, ImageNotFound, ReaderBusy, SqlImageRepository
 from server.store.tokens import RejectReason, TokenRejected, TokenStore, hash_token, utc_now
 from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
 from tests.test_postgresql_service import serve_workers
@@ -394,6 +395,24 @@ def test_the_loop_reader_reads_what_sqlalchemy_reads(store, database_url, catalo
             reader.close()
     finally:
         engine.dispose()
+
+
+def test_an_image_from_a_row_is_the_image_built_field_by_field(store, database_url, catalog_file):
+    """Image.from_row skips the generated __init__: it must build the same value."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(images)).all()
+    finally:
+        engine.dispose()
+    assert len(rows) > 10
+    for row in rows:
+        built, fast = Image(**row._mapping), Image.from_row(row)
+        assert fast == built
+        assert hash(fast) == hash(built)
+        assert fast.to_api() == built.to_api()
+        assert vars(fast) == vars(built)
 
 
 class LockedDriver:

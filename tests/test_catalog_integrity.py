@@ -155,6 +155,56 @@ def test_the_int64_bounds_are_stored_and_served_exactly(database_url, tmp_path):
     assert f'"collection_id": {INT64_MIN},' in exported
 
 
+# --- times: every year the spec's pattern allows -----------------------------------------------
+
+
+def test_times_before_the_year_1000_keep_four_digits_everywhere(database_url, tmp_path):
+    """The spec's pattern for last_updated wants four digits for the year. glibc's strftime
+    wrote 999-01-02: the response failed its own validation, and an export did not import."""
+    from swr_official_images_client.api.official_images import show_official_image
+    from swr_official_images_client.models import OfficialImage
+
+    from tests.test_round_trip import client_for, shown
+
+    ours = write_lines(
+        tmp_path / "ours.jsonl", [image("early", last_updated="0999-01-02 03:04:05")]
+    )
+    hub_repo = {
+        "user": "library",
+        "name": "early-hub",
+        "namespace": "official",
+        "repository_type": "image",
+        "description": None,
+        "full_description": None,
+        "star_count": 1,
+        "pull_count": 2,
+        "last_updated": "0001-01-01T00:00:00Z",
+    }
+    hub = write_lines(tmp_path / "hub.jsonl", [hub_repo])
+    for path in (ours, hub):
+        result = run_cli(database_url, "import", str(path))
+        assert result.code == 0, result.err
+    exported = tmp_path / "export.jsonl"
+    assert run_cli(database_url, "export", str(exported)).code == 0
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    times = {r["name"]: r["last_updated"] for r in map(json.loads, lines)}
+    assert times == {"early": "0999-01-02 03:04:05", "early-hub": "0001-01-01 00:00:00"}
+
+    token = run_cli(database_url, "token", "create", "early").out.strip()
+    with (
+        serve(Settings(database_url=database_url, validate_responses=True)) as base_url,
+        client_for(base_url, token) as client,
+    ):
+        for name, expected in times.items():
+            response = show_official_image.sync_detailed("official", name, client=client)
+            assert isinstance(response.parsed, OfficialImage), shown(response)
+            assert response.parsed.last_updated == expected
+
+    restored = run_cli(database_url, "import", str(exported))
+    assert restored.code == 0, restored.err
+    assert "unchanged 2" in restored.err
+
+
 # --- strings the stores refuse -----------------------------------------------------------------
 
 

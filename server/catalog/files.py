@@ -31,7 +31,7 @@ import fastjsonschema
 
 from server.patterns import ecma_regex
 from server.spec import component_schema, parameter_schema
-from server.store.images import API_TIME_FORMAT, Image, ImageRecord
+from server.store.images import Image, ImageRecord, api_time
 
 # The longest line of JSON Lines, and the largest record of a JSON array, in bytes: far above a
 # real record (Docker Hub caps a full description at 25,000 characters), far below trouble.
@@ -196,7 +196,7 @@ def from_docker_hub(raw: Any, where: str) -> Any:
                     f"{where}: field 'last_updated': {_short(stamp)} is outside the years "
                     "1-9999 in UTC"
                 ) from None
-        record["last_updated"] = moment.strftime(API_TIME_FORMAT)
+        record["last_updated"] = api_time(moment)
     return record
 
 
