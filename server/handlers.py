@@ -54,12 +54,11 @@ async def list_official_image_methods(
     return NoContent, 204, {"Allow": ALLOWED_METHODS}
 
 
-async def list_official_images(
+def list_official_images(
     namespace: str, limit: int, marker: str | None = None, name: str | None = None
 ) -> Response:
-    # Async, so that a page read on SQLite's loop reader needs no thread pool hop.
-    images: CachedImages = request.state.image_cache
-    page = await images.page(
+    images: ImageRepository = request.state.images
+    page = images.page(
         namespace,
         limit,
         after=None if marker is None else _stored_name(marker),
@@ -71,10 +70,10 @@ async def list_official_images(
     return conditional_json_response(request.headers, body, page.changed_at)
 
 
-async def check_official_images(
+def check_official_images(
     namespace: str, limit: int, marker: str | None = None, name: str | None = None
 ) -> Response:
-    return await list_official_images(namespace, limit, marker, name)
+    return list_official_images(namespace, limit, marker, name)
 
 
 def list_official_images_methods(namespace: str) -> tuple[object, int, dict[str, str]]:

@@ -391,20 +391,6 @@ def test_the_loop_reader_reads_what_sqlalchemy_reads(store, database_url, catalo
                 assert reader.get("official", name) == repository.get("official", name)
             with pytest.raises(ImageNotFound):
                 reader.get("official", "no-such-image")
-            pages = [
-                ("official", 100, None, None),
-                ("official", 3, None, None),
-                ("official", 3, "nginx", None),
-                ("official", 2, None, "library/"),
-                ("official", 1, "library/", "library/"),
-                ("official", 5, "zzz", None),
-                ("elsewhere", 5, None, None),
-            ]
-            for namespace, limit, after, prefix in pages:
-                read = reader.page(namespace, limit, after, prefix)
-                assert read == repository.page(namespace, limit, after, prefix)
-            assert reader.page("official", 3).more
-            assert reader.page("official", 100).images
         finally:
             reader.close()
     finally:
@@ -451,10 +437,6 @@ def test_a_busy_loop_reader_falls_back_to_the_thread_pool(tmp_path, catalog_file
         assert asyncio.run(images.get("official", "nginx")).name == "nginx"
         with pytest.raises(ImageNotFound):
             asyncio.run(images.get("official", "no-such-image"))
-        with pytest.raises(ReaderBusy):
-            reader.page("official", 10)
-        read = asyncio.run(images.page("official", 10))
-        assert read == SqlImageRepository(engine).page("official", 10)
         reader._driver = real_driver
     finally:
         images.close()

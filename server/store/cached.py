@@ -15,13 +15,10 @@ from collections.abc import Hashable
 from functools import partial
 from typing import cast
 
-from anyio import to_thread
-
 from server.store.cache import MISSING, SingleFlight, TtlLru
 from server.store.images import (
     Image,
     ImageNotFound,
-    ImagePage,
     ReaderBusy,
     SqlImageRepository,
     SqliteImageReader,
@@ -98,19 +95,15 @@ class CachedImages:
     def _read_on_loop(self, namespace: str, name: str) -> Image | None:
         """The image read through the SQLite loop reader, or None when there is none or it
         would have to wait for a lock; `ImageNotFound` when the catalog has no such image."""
-        reader = self._loop_reader_or_none()
-        if reader is None:
-            return None
-        try:
-            return reader.get(namespace, name)
-        except ReaderBusy:
-            return None
-
-    def _loop_reader_or_none(self) -> SqliteImageReader | None:
         if not self._loop_reader_checked:
             self._loop_reader = self.repository.loop_reader()
             self._loop_reader_checked = True
-        return self._loop_reader
+        if self._loop_reader is None:
+            return None
+        try:
+            return self._loop_reader.get(namespace, name)
+        except ReaderBusy:
+            return None
 
     async def get(self, namespace: str, name: str) -> Image:
         key = (namespace, name)
@@ -159,19 +152,6 @@ class CachedImages:
     def _fill_missing(self, key: tuple[str, str], loaded_at: float) -> None:
         self.found.discard(key)
         self.missing.put(key, None, loaded_at)
-
-    async def page(
-        self, namespace: str, limit: int, after: str | None = None, prefix: str | None = None
-    ) -> ImagePage:
-        """A page of the list (not cached: every page is read), on the loop when that cannot
-        block (SQLite), else in the thread pool."""
-        reader = self._loop_reader_or_none()
-        if reader is not None:
-            try:
-                return reader.page(namespace, limit, after, prefix)
-            except ReaderBusy:
-                pass
-        return await to_thread.run_sync(self.repository.page, namespace, limit, after, prefix)
 
     def close(self) -> None:
         if self._loop_reader is not None:

@@ -6,7 +6,6 @@ one place that translates errors.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import operator
 import sqlite3
@@ -205,11 +204,14 @@ class SqlImageRepository:
     ) -> ImagePage:
         """Up to `limit` images of a namespace in name order, after the name `after`, whose
         names start with `prefix`."""
-        statement = page_statement(after is not None, bool(prefix))
         with self._engine.connect() as conn:
-            result = conn.execute(statement, page_parameters(namespace, limit, after, prefix))
-            # Rows as tuples: a RowMapping per row costs more than the query.
-            return _page_of([Image.from_row(row) for row in result], limit)
+            rows = conn.execute(page_query(namespace, limit, after, prefix)).all()
+        # Rows as tuples: a RowMapping per row costs more than the query.
+        read = [Image.from_row(row) for row in rows]
+        # Over every row read, the one after the page included: its arrival is what makes a
+        # nextMarker appear.
+        changed_at = max((image.changed_at for image in read), default=None)
+        return ImagePage(read[:limit], more=len(read) > limit, changed_at=changed_at)
 
     def count(self) -> int:
         with self._engine.connect() as conn:
@@ -361,50 +363,20 @@ def _advance_id_sequence(conn: Connection) -> None:
     )
 
 
-@functools.cache
-def page_statement(after: bool, prefix: bool) -> Select[*tuple[Any, ...]]:
+def page_query(
+    namespace: str, limit: int, after: str | None, prefix: str | None
+) -> Select[*tuple[Any, ...]]:
     """Keyset paging: every condition is a range on the (namespace, name) unique index, so a
     page reads only its own rows wherever it starts, and a walk resumed after a name neither
     repeats nor skips an image when others are inserted meanwhile. The prefix is a range too,
     not LIKE, whose `_` and `%` are wildcards (and case-blind on SQLite). One row more than
-    asked says whether another page follows, without a count.
-
-    One statement per shape, its values bound by `page_parameters`: SQLAlchemy and the SQLite
-    loop reader each compile it once."""
-    query = select(images).where(images.c.namespace == bindparam("namespace"))
-    if after:
-        query = query.where(images.c.name > bindparam("after"))
-    if prefix:
-        query = query.where(images.c.name >= bindparam("low"), images.c.name < bindparam("high"))
-    return query.order_by(images.c.name).limit(bindparam("rows", type_=BigInteger))
-
-
-def page_parameters(
-    namespace: str, limit: int, after: str | None, prefix: str | None
-) -> dict[str, object]:
-    values: dict[str, object] = {"namespace": namespace, "rows": limit + 1}
+    asked says whether another page follows, without a count."""
+    query = select(images).where(images.c.namespace == namespace)
     if after is not None:
-        values["after"] = after
+        query = query.where(images.c.name > after)
     if prefix:
-        values["low"], values["high"] = prefix, _successor(prefix)
-    return values
-
-
-def page_query(
-    namespace: str, limit: int, after: str | None, prefix: str | None
-) -> Select[*tuple[Any, ...]]:
-    """The page's statement with its values in it (to EXPLAIN it, for one)."""
-    statement = page_statement(after is not None, bool(prefix))
-    return statement.params(page_parameters(namespace, limit, after, prefix))
-
-
-def _page_of(read: list[Image], limit: int) -> ImagePage:
-    """The page of the rows a page statement read (one more than the page when another page
-    follows)."""
-    # Over every row read, the one after the page included: its arrival is what makes a
-    # nextMarker appear.
-    changed_at = max((image.changed_at for image in read), default=None)
-    return ImagePage(read[:limit], more=len(read) > limit, changed_at=changed_at)
+        query = query.where(images.c.name >= prefix, images.c.name < _successor(prefix))
+    return query.order_by(images.c.name).limit(limit + 1)
 
 
 def _successor(prefix: str) -> str:
@@ -480,18 +452,8 @@ class ReaderBusy(Exception):
     """The loop reader could not read without waiting; the caller reads the slow way."""
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A statement compiled for the driver: its SQL, its parameters' names in order, and the
-    values of those the caller does not give."""
-
-    sql: str
-    order: tuple[str, ...]
-    fixed: dict[str, object]
-
-
 class SqliteImageReader:
-    """One image by its key, or a page, straight through the driver on a connection of its own.
+    """One image by its key, straight through the driver on a connection of its own.
 
     On SQLite such a read is a B-tree probe in the process, a few microseconds; a thread pool
     hop, a pooled connection and SQLAlchemy's statement handling cost a hundred times that. In
@@ -512,51 +474,27 @@ class SqliteImageReader:
         query = select(images).where(
             images.c.namespace == bindparam("namespace"), images.c.name == bindparam("name")
         )
-        self._dialect = dialect
-        self._get = self._compile(query)
-        # Page statements by shape (after, prefix), compiled at their first use.
-        self._pages: dict[tuple[bool, bool], _Prepared] = {}
+        compiled = query.compile(dialect=dialect)
+        self._sql = str(compiled)
+        self._order = list(compiled.positiontup or ())
         # SQLAlchemy's own conversions from what the driver returns (dates are text on SQLite).
         self._convert = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in images.c
         ]
 
-    def _compile(self, statement: Select[*tuple[Any, ...]]) -> _Prepared:
-        compiled = statement.compile(dialect=self._dialect)
-        # The values SQLAlchemy fills in itself (a page's OFFSET 0).
-        fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-        return _Prepared(compiled.string, tuple(compiled.positiontup or ()), fixed)
-
-    def _execute(self, prepared: _Prepared, values: dict[str, object]) -> sqlite3.Cursor:
-        values = {**prepared.fixed, **values} if prepared.fixed else values
+    def get(self, namespace: str, name: str) -> Image:
+        params = {"namespace": namespace, "name": name}
         try:
-            return self._driver.execute(prepared.sql, [values[name] for name in prepared.order])
+            row = self._driver.execute(self._sql, [params[p] for p in self._order]).fetchone()
         except sqlite3.OperationalError as error:
             raise ReaderBusy(str(error)) from error
-
-    def _image(self, row: tuple[Any, ...]) -> Image:
+        if row is None:
+            raise ImageNotFound(namespace, name)
         # Any: the driver's rows are untyped; the columns' types are the Image's.
         return Image.from_row(
             value if convert is None else convert(value)
             for convert, value in zip(self._convert, row, strict=True)
         )
-
-    def get(self, namespace: str, name: str) -> Image:
-        row = self._execute(self._get, {"namespace": namespace, "name": name}).fetchone()
-        if row is None:
-            raise ImageNotFound(namespace, name)
-        return self._image(row)
-
-    def page(
-        self, namespace: str, limit: int, after: str | None = None, prefix: str | None = None
-    ) -> ImagePage:
-        """As SqlImageRepository.page."""
-        shape = (after is not None, bool(prefix))
-        compiled = self._pages.get(shape)
-        if compiled is None:
-            compiled = self._pages[shape] = self._compile(page_statement(*shape))
-        cursor = self._execute(compiled, page_parameters(namespace, limit, after, prefix))
-        return _page_of([self._image(row) for row in cursor.fetchall()], limit)
 
     def close(self) -> None:
         self._pooled.close()
