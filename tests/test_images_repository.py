@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 
-from server.store.db import images
-from server.store.images import ImageNotFound, ImageRecord, SqlImageRepository
+from server.settings import Settings
+from server.store.db import images, make_engine
+from server.store.images import (
+    ImageNotFound,
+    ImageRecord,
+    SqlImageRepository,
+    _staging_table,
+    _to_driver,
+)
+from tests.conftest import migrate
 
 
 def record(name: str, **changes) -> ImageRecord:
@@ -79,3 +89,46 @@ def test_a_failing_import_writes_nothing(repo):
     assert repo.all() == before
     with repo._engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(images)).scalar_one() == 1
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 2, 3, 4, 5),
+        datetime(1, 1, 1),
+        datetime(999, 12, 31, 23, 59, 59),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+        datetime(2026, 6, 7, 8, 9, 10, 11),
+    ],
+)
+def test_sqlite_stages_dates_as_sqlalchemy_stores_them(moment):
+    # The import's shortcut for SQLite dates must write SQLAlchemy's own text, or the change
+    # check would compare unequal texts and an unchanged image would count as updated.
+    dialect = sqlite.dialect()
+    column = _staging_table().c.last_updated
+    sqlalchemy_text = column.type.dialect_impl(dialect).bind_processor(dialect)(moment)
+
+    assert _to_driver(column, dialect)(moment) == sqlalchemy_text
+
+
+@pytest.fixture
+def postgresql_engine(empty_postgresql_url) -> Iterator[Engine]:
+    engine = make_engine(Settings(database_url=migrate(empty_postgresql_url)))
+    yield engine
+    engine.dispose()
+
+
+def test_postgresql_refuses_nul_in_the_bulk_load_and_writes_nothing(postgresql_engine):
+    # Files are checked for NUL before they reach the store; records handed to the repository
+    # directly meet the binary COPY, which must refuse it too (SQLite can hold NUL), as the
+    # database error every other statement raises.
+    repo = SqlImageRepository(postgresql_engine)
+    repo.import_records([record("nginx", id=7)])
+    before = repo.all()
+
+    with pytest.raises(DataError, match="0x00"):
+        repo.import_records([record("redis", id=8), record("bad", description="a\x00b")])
+
+    assert repo.all() == before
+    repo.import_records([record("redis", id=8)])  # the connection is fine afterwards
+    assert {image.name: image.id for image in repo.all()} == {"nginx": 7, "redis": 8}

@@ -20,6 +20,8 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    DateTime,
+    Dialect,
     Engine,
     Index,
     MetaData,
@@ -34,7 +36,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.store.db import catalog_write_transaction, images
 
@@ -402,15 +404,24 @@ def _bulk_load(
     records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],
     progress: Callable[[int], object] | None,
 ) -> int:
-    """Load the records into the staging table at the driver's bulk speed: COPY on PostgreSQL,
-    one prepared INSERT run with executemany elsewhere. SQLAlchemy renders the statement and
-    converts the values its column types need; per-row statement handling would cost more than
-    the database's own work. Returns how many records there were."""
-    to_driver = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in staging.c]
+    """Load the records into the staging table at the driver's bulk speed: binary COPY on
+    PostgreSQL, one prepared INSERT run with executemany elsewhere. Per-row statement handling
+    would cost more than the database's own work. Returns how many records there were."""
     postgresql = conn.dialect.name == "postgresql"
-    insert_sql = str(staging.insert().compile(dialect=conn.dialect))
-    columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in staging.c)
     fields = ["id", *_RECORD_FIELDS]
+    # One C call reads a record's values in the staging table's column order (after position
+    # and source): a million records make every per-value Python step count.
+    values = operator.attrgetter(*fields)
+    # The few values the driver cannot take as they are (dates, on SQLite), by row index.
+    conversions = [
+        (index, convert)
+        for index, column in enumerate(staging.c)
+        if (convert := _to_driver(column, conn.dialect)) is not None
+    ]
+    if postgresql:
+        copy_sql, copy_types = _binary_copy(conn, staging)
+    else:
+        insert_sql = str(staging.insert().compile(dialect=conn.dialect))
     total = 0
     located = (
         item if isinstance(item, tuple) else (f"record {position}", item)
@@ -418,34 +429,78 @@ def _bulk_load(
     )
     # A batch at a time: the records may be a file being read, never held whole.
     while batch := list(itertools.islice(located, _LOAD_BATCH)):
-        rows = [
-            tuple(
-                value if convert is None else convert(value)
-                for convert, value in zip(
-                    to_driver,
-                    (total + offset, where, *(getattr(r, f) for f in fields)),
-                    strict=True,
-                )
-            )
-            for offset, (where, r) in enumerate(batch)
-        ]
+        rows = [(total + offset, where, *values(r)) for offset, (where, r) in enumerate(batch)]
+        if conversions:
+            rows = [_converted(row, conversions) for row in rows]
         if postgresql:
-            # COPY streams every row in one command.
-            driver = conn.connection.driver_connection
-            # The dialect says which driver this is; its copy API is psycopg's own.
-            assert isinstance(driver, psycopg.Connection)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {staging.name} ({columns}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
+            _copy_rows(conn, copy_sql, copy_types, rows)
         else:
             conn.exec_driver_sql(insert_sql, rows)
         total += len(batch)
         if progress is not None:
             progress(len(batch))
     return total
+
+
+def _converted(
+    row: tuple[Any, ...], conversions: list[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    values = list(row)
+    for index, convert in conversions:
+        values[index] = convert(values[index])
+    return tuple(values)
+
+
+def _copy_rows(conn: Connection, sql: str, types: list[int], rows: list[tuple[Any, ...]]) -> None:
+    driver = conn.connection.driver_connection
+    # The dialect says which driver this is; its copy API is psycopg's own.
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        # Past SQLAlchemy, so wrapped as it wraps the driver's errors of every other statement
+        # (callers, the CLI among them, handle those).
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error, dialect=conn.dialect) from exc
+
+
+def _binary_copy(conn: Connection, staging: Table) -> tuple[str, list[int]]:
+    """The COPY statement that loads the staging table in PostgreSQL's binary format, and the
+    column types it needs. Binary COPY costs the client and the server about a third of what
+    text does (no escaping, no parsing of numbers and dates); the types are the table's own, as
+    PostgreSQL reports them, so the binary values always match the columns. Text is checked as
+    UTF-8 the same way: NUL is refused either way."""
+    columns = [c.name for c in staging.c]
+    types: dict[str, int] = {
+        name: type_oid
+        for name, type_oid in conn.exec_driver_sql(
+            "SELECT attname, atttypid::int FROM pg_attribute "
+            "WHERE attrelid = %(table)s::regclass AND attnum > 0 AND NOT attisdropped",
+            {"table": staging.name},
+        )
+    }
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in columns)
+    return (
+        f"COPY {staging.name} ({quoted}) FROM STDIN (FORMAT BINARY)",
+        [types[name] for name in columns],
+    )
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    return value.isoformat(" ", "microseconds")
+
+
+def _to_driver(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's conversion of a column's values for the driver, if it has one. SQLite's
+    DATETIME is SQLAlchemy's own text format, which its processor builds with %-formatting;
+    `isoformat` writes the same text (tests/test_images_repository.py compares them) three
+    times faster, once a record."""
+    if dialect.name == "sqlite" and isinstance(column.type, DateTime):
+        return _sqlite_datetime
+    convert: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return convert
 
 
 class ReaderBusy(Exception):
