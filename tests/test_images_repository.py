@@ -16,6 +16,7 @@ from server.store.db import images, make_engine
 from server.store.images import (
     ImageNotFound,
     ImageRecord,
+    ImportConflict,
     SqlImageRepository,
     _staging_table,
     _to_driver,
@@ -76,6 +77,44 @@ def test_reimport_is_idempotent_and_updates_keep_ids(repo):
     assert repo.get("official", "nginx").id == ids["nginx"]
     assert repo.get("official", "nginx").star_count == 11
     assert repo.count() == 3
+
+
+def test_one_import_that_inserts_updates_and_leaves_alone(repo):
+    # Every kind of record at once, so that each step sees the others' records: an existing
+    # image whose record carries another image's id (ignored: it keeps its own), a changed
+    # one, an unchanged one, and new images with and without an id, which get theirs in file
+    # order.
+    repo.import_records([record("a", id=1), record("b", id=2), record("c", id=3)])
+
+    summary = repo.import_records(
+        [
+            record("new-1"),
+            record("a", id=2, star_count=99),
+            record("b", id=3),
+            record("new-2", id=10),
+            record("new-3"),
+        ]
+    )
+
+    assert (summary.inserted, summary.updated, summary.unchanged) == (3, 1, 1)
+    assert {image.name: (image.id, image.star_count) for image in repo.all()} == {
+        "a": (1, 99),
+        "b": (2, 10),
+        "c": (3, 10),
+        "new-1": (11, 10),
+        "new-2": (10, 10),
+        "new-3": (12, 10),
+    }
+
+
+def test_a_new_image_with_a_taken_id_is_refused_beside_existing_ones(repo):
+    repo.import_records([record("a", id=1), record("b", id=2)])
+    before = repo.all()
+
+    with pytest.raises(ImportConflict, match="record 2: id 1 belongs to image official/a"):
+        repo.import_records([record("a", star_count=5), record("new-1"), record("new-2", id=1)])
+
+    assert repo.all() == before
 
 
 def test_a_failing_import_writes_nothing(repo):

@@ -253,9 +253,12 @@ class SqlImageRepository:
 
         The records are bulk-loaded into a temporary table as they come (an iterator of
         records is never held whole) and merged with set-based statements, so a million
-        records cost a few joins rather than a million round trips. A record may come with
-        where it came from, `(where, record)`, which errors then name; otherwise "record N".
-        An exception from the iterator (a bad record in a file) rolls everything back.
+        records cost a few joins rather than a million round trips. One join with the catalog
+        counts the existing images and the changed ones first; a step with nothing to do (no
+        new image, no change) is skipped, so re-importing an unchanged catalog costs that join
+        and no writes. A record may come with where it came from, `(where, record)`, which
+        errors then name; otherwise "record N". An exception from the iterator (a bad record in
+        a file) rolls everything back.
         """
         staging = _staging_table()
         with catalog_write_transaction(self._engine) as conn:
@@ -267,23 +270,21 @@ class SqlImageRepository:
                 conn.exec_driver_sql(f"ANALYZE {staging.name}")
             _refuse_repeats(conn, staging)
             same_image = and_(*(images.c[f] == staging.c[f] for f in _KEY_FIELDS))
-            new = ~exists().where(same_image)
-            _refuse_taken_ids(conn, staging, new)
-            changed = or_(*(images.c[f] != staging.c[f] for f in _VALUE_FIELDS))
-            stamp = _change_stamp(conn)
-            updated = conn.execute(
-                images.update()
-                .where(same_image, changed)
-                .values({**{f: staging.c[f] for f in _VALUE_FIELDS}, "changed_at": stamp})
-            ).rowcount
-            with_id = _insert_new(
-                conn, staging, new, staging.c.id.is_not(None), stamp, with_id=True
-            )
-            if with_id and conn.dialect.name == "postgresql":
-                _advance_id_sequence(conn)
-            without_id = _insert_new(
-                conn, staging, new, staging.c.id.is_(None), stamp, with_id=False
-            )
+            changes = or_(*(images.c[f] != staging.c[f] for f in _VALUE_FIELDS))
+            existing, changed = _count_existing(conn, staging, same_image, changes)
+            any_new = existing < total
+            # The new records: those without an image of their name (all, when none has one).
+            new = [~exists().where(same_image)] if existing else []
+            if any_new:
+                _refuse_taken_ids(conn, staging, new)
+            updated = inserted = 0
+            # Only an import that writes needs a change stamp (finding one reads every image's).
+            if changed or any_new:
+                stamp = _change_stamp(conn)
+                if changed:
+                    updated = _update_changed(conn, staging, same_image, changes, stamp)
+                if any_new:
+                    inserted = _insert_new(conn, staging, new, stamp)
             if _discards_temporary_tables_on_close(conn):
                 # SQLite keeps temporary tables in a file of their own, deleted whole when the
                 # connection closes; DROP TABLE would walk a million rows to free their pages
@@ -292,7 +293,6 @@ class SqlImageRepository:
                 conn.detach()
             else:
                 staging.drop(conn)
-        inserted = with_id + without_id
         return ImportSummary(inserted, updated, total - inserted - updated)
 
 
@@ -307,23 +307,64 @@ def _discards_temporary_tables_on_close(conn: Connection) -> bool:
     )
 
 
-def _insert_new(
+def _count_existing(
     conn: Connection,
     staging: Table,
-    new: ColumnElement[bool],
-    which: ColumnElement[bool],
+    same_image: ColumnElement[bool],
+    changes: ColumnElement[bool],
+) -> tuple[int, int]:
+    """How many records name an existing image, and how many of those change it: one join of
+    the file with the catalog, which tells which later steps have anything to do."""
+    existing, changed = conn.execute(
+        select(func.count(), func.count().filter(changes)).select_from(
+            staging.join(images, same_image)
+        )
+    ).one()
+    return existing, changed
+
+
+def _update_changed(
+    conn: Connection,
+    staging: Table,
+    same_image: ColumnElement[bool],
+    changes: ColumnElement[bool],
+    stamp: datetime,
+) -> int:
+    """Existing images that their records change, in place: their ids stay."""
+    return conn.execute(
+        images.update()
+        .where(same_image, changes)
+        .values({**{f: staging.c[f] for f in _VALUE_FIELDS}, "changed_at": stamp})
+    ).rowcount
+
+
+def _insert_new(
+    conn: Connection, staging: Table, new: list[ColumnElement[bool]], stamp: datetime
+) -> int:
+    """New images, in file order: first those whose records give an id, which PostgreSQL's
+    sequence then moves past, then the others, whose ids (assigned) follow the file."""
+    with_id = _insert_images(conn, staging, [*new, staging.c.id.is_not(None)], stamp, with_id=True)
+    if with_id and conn.dialect.name == "postgresql":
+        _advance_id_sequence(conn)
+    without_id = _insert_images(conn, staging, [*new, staging.c.id.is_(None)], stamp, with_id=False)
+    return with_id + without_id
+
+
+def _insert_images(
+    conn: Connection,
+    staging: Table,
+    which: list[ColumnElement[bool]],
     stamp: datetime,
     *,
     with_id: bool,
 ) -> int:
-    """New images, in file order: their ids (given or assigned) follow the file."""
     fields = ["id", *_RECORD_FIELDS] if with_id else _RECORD_FIELDS
     return conn.execute(
         images.insert()
         .from_select(
             [*fields, "changed_at"],
             select(*(staging.c[f] for f in fields), literal(stamp, images.c.changed_at.type))
-            .where(new, which)
+            .where(*which)
             .order_by(staging.c.position),
         )
         # SQLAlchemy keeps an INSERT's row count only when asked to.
@@ -375,13 +416,13 @@ def _refuse_repeats(conn: Connection, staging: Table) -> None:
             raise ImportConflict(where, f"{what} {shown} repeats", other) from None
 
 
-def _refuse_taken_ids(conn: Connection, staging: Table, new: ColumnElement[bool]) -> None:
+def _refuse_taken_ids(conn: Connection, staging: Table, new: list[ColumnElement[bool]]) -> None:
     holder = images.alias("holder")
     taken = conn.execute(
         select(staging.c.source, staging.c.id, holder.c.namespace, holder.c.name)
         .join(holder, holder.c.id == staging.c.id)
         # Implied by the join, but said: it lets the planner use the partial index of given ids.
-        .where(staging.c.id.is_not(None), new)
+        .where(staging.c.id.is_not(None), *new)
         .order_by(staging.c.position)
         .limit(1)
     ).first()
