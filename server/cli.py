@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import re
@@ -194,6 +195,22 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, stores: Stores) ->
     return 0
 
 
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a bulk job. An import allocates millions of
+    records that live for a batch of 10,000, and the collector's passes over them (and over
+    every object the process holds) took over a tenth of its CPU time while finding next to
+    nothing: records, rows and strings form no cycles, reference counting frees them. The few
+    cycles made meanwhile are collected once it is back on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
     images = stores.images
     # One pass, record by record: read, validate, stage. A bad record anywhere, or a conflict
@@ -202,6 +219,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
         with (
             open_catalog(Path(args.file), args.format, args.namespace) as records,
             progress_reporter("importing") as progress,
+            cyclic_gc_paused(),
         ):
             summary = images.import_records(records, progress)
     except (CatalogError, ImportConflict) as exc:
