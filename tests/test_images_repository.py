@@ -171,3 +171,29 @@ def test_postgresql_refuses_nul_in_the_bulk_load_and_writes_nothing(postgresql_e
     assert repo.all() == before
     repo.import_records([record("redis", id=8)])  # the connection is fine afterwards
     assert {image.name: image.id for image in repo.all()} == {"nginx": 7, "redis": 8}
+
+
+@pytest.mark.parametrize("given_id", [None, 7, "absent"])
+def test_a_record_from_checked_fields_equals_one_built_field_by_field(given_id):
+    # The import's shortcut past the dataclass's __init__ must build the very same record.
+    fields = {
+        "user": "official",
+        "name": "nginx",
+        "namespace": "official",
+        "description": "d",
+        "full_description": "f",
+        "star_count": 1,
+        "pull_count": 2,
+        "collection_id": 0,
+        "last_updated": datetime(2026, 1, 2, 3, 4, 5),
+    }
+    if given_id != "absent":
+        fields["id"] = given_id
+
+    shortcut = ImageRecord.from_checked(fields)
+
+    assert shortcut == ImageRecord(**fields)
+    assert hash(shortcut) == hash(ImageRecord(**fields))
+    assert vars(shortcut) == vars(ImageRecord(**fields))
+    with pytest.raises(AttributeError):
+        shortcut.name = "changed"  # type: ignore[misc]

@@ -158,18 +158,8 @@ def validate_record(raw: Any, where: str) -> ImageRecord:
         raise CatalogError(
             f"{where}: field 'last_updated': {_short(raw['last_updated'])} is not a valid time"
         ) from None
-    return ImageRecord(
-        id=raw.get("id"),
-        user=raw["user"],
-        name=name,
-        namespace=namespace,
-        description=raw["description"],
-        full_description=raw["full_description"],
-        star_count=raw["star_count"],
-        pull_count=raw["pull_count"],
-        collection_id=raw["collection_id"],
-        last_updated=last_updated,
-    )
+    # The schema has checked that the object holds exactly the record's fields.
+    return ImageRecord.from_checked({**raw, "last_updated": last_updated})
 
 
 def from_docker_hub(raw: Any, where: str) -> Any:

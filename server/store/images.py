@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 import operator
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import psycopg
 from sqlalchemy import (
@@ -73,6 +73,18 @@ class ImageRecord:
     pull_count: int
     collection_id: int
     last_updated: datetime  # naive UTC, whole seconds
+
+    @classmethod
+    def from_checked(cls, values: Mapping[str, Any]) -> Self:
+        """A record from a mapping of exactly its fields (`id` may be left out), already
+        checked, as a catalog file's validation hands over a million times. The frozen
+        dataclass's __init__ sets each field through object.__setattr__, several times the
+        cost of filling the instance's __dict__ at once, which is all it does (there is no
+        __post_init__)."""
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        record.__dict__.setdefault("id", None)
+        return record
 
 
 @dataclass(frozen=True, kw_only=True)
