@@ -287,7 +287,10 @@ class SqlImageRepository:
             any_new = existing < total
             # The new records: those without an image of their name (all, when none has one).
             new = [~exists().where(same_image)] if existing else []
-            if any_new:
+            # Most files give no id: then no new image can take another's, nor needs one kept
+            # (the partial index of given ids answers at once).
+            ids_given = _any_row(conn, select(staging.c.id).where(staging.c.id.is_not(None)))
+            if any_new and ids_given:
                 _refuse_taken_ids(conn, staging, new)
             updated = inserted = 0
             # Only an import that writes needs a change stamp (finding one reads every image's).
@@ -296,7 +299,7 @@ class SqlImageRepository:
                 if changed:
                     updated = _update_changed(conn, staging, same_image, changes, stamp)
                 if any_new:
-                    inserted = _insert_new(conn, staging, new, stamp)
+                    inserted = _insert_new(conn, staging, new, stamp, ids_given=ids_given)
             if _discards_temporary_tables_on_close(conn):
                 # SQLite keeps temporary tables in a file of their own, deleted whole when the
                 # connection closes; DROP TABLE would walk a million rows to free their pages
@@ -327,6 +330,9 @@ def _count_existing(
 ) -> tuple[int, int]:
     """How many records name an existing image, and how many of those change it: one join of
     the file with the catalog, which tells which later steps have anything to do."""
+    if not _any_row(conn, select(images.c.id)):
+        # A first import: SQLite would still look every record up in the empty catalog.
+        return 0, 0
     existing, changed = conn.execute(
         select(func.count(), func.count().filter(changes)).select_from(
             staging.join(images, same_image)
@@ -350,12 +356,25 @@ def _update_changed(
     ).rowcount
 
 
+def _any_row(conn: Connection, query: Select[*tuple[Any, ...]]) -> bool:
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def _insert_new(
-    conn: Connection, staging: Table, new: list[ColumnElement[bool]], stamp: datetime
+    conn: Connection,
+    staging: Table,
+    new: list[ColumnElement[bool]],
+    stamp: datetime,
+    *,
+    ids_given: bool,
 ) -> int:
     """New images, in file order: first those whose records give an id, which PostgreSQL's
     sequence then moves past, then the others, whose ids (assigned) follow the file."""
-    with_id = _insert_images(conn, staging, [*new, staging.c.id.is_not(None)], stamp, with_id=True)
+    with_id = 0
+    if ids_given:
+        with_id = _insert_images(
+            conn, staging, [*new, staging.c.id.is_not(None)], stamp, with_id=True
+        )
     if with_id and conn.dialect.name == "postgresql":
         _advance_id_sequence(conn)
     without_id = _insert_images(conn, staging, [*new, staging.c.id.is_(None)], stamp, with_id=False)
