@@ -46,6 +46,7 @@ from bench.lookup_bench import add_lookup_options
 from bench.options import (
     add_json_option,
     add_store_options,
+    choice_list,
     positive_int,
     run_benchmark_cli,
     workspace,
@@ -498,26 +499,6 @@ def default_cpus() -> tuple[int | None, int | None]:
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
-def variant_list(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(VARIANTS))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {', '.join(VARIANTS)}, not {text!r}"
-        )
-    return names
-
-
-def workload_list(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(WORKLOADS))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {', '.join(WORKLOADS)}, not {text!r}"
-        )
-    return names
-
-
 def revision_list(text: str) -> list[str]:
     return [r.strip() for r in text.split(",") if r.strip()]
 
@@ -526,7 +507,7 @@ def add_framework_options(parser: argparse.ArgumentParser) -> None:
     server_cpu, wrk_cpu = default_cpus()
     parser.add_argument(
         "--variants",
-        type=variant_list,
+        type=choice_list(VARIANTS),
         default=list(VARIANTS),
         metavar="LIST",
         help=f"variants to measure, comma-separated; {PROJECT} and {REFERENCE} always run "
@@ -534,7 +515,7 @@ def add_framework_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workloads",
-        type=workload_list,
+        type=choice_list(WORKLOADS),
         default=list(WORKLOADS),
         metavar="LIST",
         help=f"workloads to run, comma-separated (default: {','.join(WORKLOADS)})",

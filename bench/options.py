@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from bench import BenchError
@@ -16,14 +16,22 @@ from bench.stores import DEFAULT_POSTGRES_URL, STORES
 DEFAULT_RECORDS = 1_000_000
 
 
-def store_list(text: str) -> list[str]:
-    stores = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = sorted(set(stores) - set(STORES))
-    if unknown or not stores:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {', '.join(STORES)}, not {text!r}"
-        )
-    return list(dict.fromkeys(stores))
+def choice_list(choices: Iterable[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of some of `choices`, each once."""
+    known = tuple(choices)
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names or set(names) - set(known):
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {', '.join(known)}, not {text!r}"
+            )
+        return list(dict.fromkeys(names))
+
+    return parse
+
+
+store_list = choice_list(STORES)
 
 
 def positive_int(text: str) -> int:
