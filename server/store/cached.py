@@ -36,13 +36,20 @@ from server.store.tokens import (
 # that a flood costs little memory. They are not refreshed ahead: they just expire.
 NEGATIVE_CACHE_SIZE = 1024
 
+# Why a token was refused, and its name when it was found (expired, revoked).
+Refusal = tuple[RejectReason, str | None]
+
 
 class CachedTokens:
     def __init__(self, store: TokenStore, size: int, ttl: float) -> None:
         self.store = store
         # Keyed by the token's hash, like the table: the cache holds no usable secret.
         self.known: TtlLru[TokenInfo] = TtlLru(size, ttl)
-        self.refused: TtlLru[TokenRejected] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
+        # The refusal's reason and name, not the exception: raising one exception object again
+        # and again chains every raise into its traceback, so each request's frames stayed
+        # alive until a full collection, which then stopped the loop for 50-100 ms under a
+        # flood of refused requests.
+        self.refused: TtlLru[Refusal] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
 
     async def verify(self, token: str) -> TokenInfo:
@@ -60,7 +67,8 @@ class CachedTokens:
             return info
         refused = self.refused.get(key)
         if refused is not MISSING:
-            raise cast(TokenRejected, refused)
+            reason, name = cast(Refusal, refused)
+            raise TokenRejected(reason, name)
         # The store does blocking I/O: keep it off the event loop.
         return await self.loads.run(key, self.store.verify, token, done=self._filler(key))
 
@@ -75,7 +83,7 @@ class CachedTokens:
             self.known.put(key, load.result(), loaded_at)
         elif isinstance(error, TokenRejected):
             self.known.discard(key)
-            self.refused.put(key, error, loaded_at)
+            self.refused.put(key, (error.reason, error.name), loaded_at)
         # Any other failure (the database out of reach) fills nothing: it reaches whoever
         # waits, and an entry that was being refreshed expires as it would have without it.
 
