@@ -1,27 +1,34 @@
 """Conditional requests over a real socket: validators on an image's 200, 304 through the
-generated client, and validators that follow the store's changes."""
+generated client (for an image and for a page of the list), and validators that follow the
+store's changes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 from swr_official_images_client.api.official_images import (
     check_official_image,
+    check_official_images,
+    list_official_images,
     show_official_image,
 )
-from swr_official_images_client.models import OfficialImage
+from swr_official_images_client.models import OfficialImage, OfficialImagePage
 from swr_official_images_client.types import Response
 
 from server.store.db import images
 from tests.conftest import NESTED_IMAGE, run_cli, start_loaded_server
 from tests.contract import (
+    LIST_PATH,
+    OPERATION_PATH,
     assert_request_id,
     expected_cache_control,
     path_for,
@@ -44,20 +51,51 @@ def get(server, path: str = NGINX, method: str = "GET", **headers: str) -> httpx
     )
 
 
-def conditional_call(server, mode: str, method: str = "get", **conditions: str) -> Response:
-    operation = show_official_image if method == "get" else check_official_image
-    client = client_for(server.base_url, server.tokens.valid)
-    if mode == "sync":
-        with client:
-            return operation.sync_detailed("official", "nginx", client=client, **conditions)
+@dataclass(frozen=True)
+class ConditionalOperation:
+    """A generated client operation that answers 304: its GET and HEAD functions, the
+    arguments of one call, the model a GET parses, and its path in the spec."""
 
-    async def run() -> Response:
-        async with client:
-            return await operation.asyncio_detailed(
-                "official", "nginx", client=client, **conditions
-            )
+    get: Any
+    head: Any
+    arguments: tuple[object, ...]
+    options: dict[str, object]
+    model: type
+    path: str
 
-    return asyncio.run(run())
+    def call(self, server, mode: str, method: str, **conditions: str) -> Response:
+        operation = self.get if method == "get" else self.head
+        client = client_for(server.base_url, server.tokens.valid)
+        kwargs = {"client": client, **self.options, **conditions}
+        if mode == "sync":
+            with client:
+                return operation.sync_detailed(*self.arguments, **kwargs)
+
+        async def run() -> Response:
+            async with client:
+                return await operation.asyncio_detailed(*self.arguments, **kwargs)
+
+        return asyncio.run(run())
+
+
+CONDITIONAL_OPERATIONS = {
+    "image": ConditionalOperation(
+        show_official_image,
+        check_official_image,
+        ("official", "nginx"),
+        {},
+        OfficialImage,
+        OPERATION_PATH,
+    ),
+    "page": ConditionalOperation(
+        list_official_images,
+        check_official_images,
+        ("official",),
+        {"limit": 2},
+        OfficialImagePage,
+        LIST_PATH,
+    ),
+}
 
 
 def test_a_200_carries_strong_validators(spec, live_server):
@@ -83,30 +121,36 @@ def test_a_200_carries_strong_validators(spec, live_server):
     assert get(live_server, path_for("official", "redis")).headers["ETag"] != etag
 
 
+@pytest.mark.parametrize("operation", sorted(CONDITIONAL_OPERATIONS))
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("method", ["get", "head"])
-def test_304_round_trip_through_the_generated_client(spec, live_server, mode, method):
-    first = conditional_call(live_server, mode, method)
+def test_304_round_trip_through_the_generated_client(spec, live_server, operation, mode, method):
+    conditional = CONDITIONAL_OPERATIONS[operation]
+    first = conditional.call(live_server, mode, method)
     assert first.status_code == 200, shown(first)
     if method == "get":
-        assert isinstance(first.parsed, OfficialImage), shown(first)
+        assert isinstance(first.parsed, conditional.model), shown(first)
     etag = first.headers["ETag"]
 
-    again = conditional_call(live_server, mode, method, if_none_match=etag)
+    again = conditional.call(live_server, mode, method, if_none_match=etag)
 
     assert again.status_code == 304, shown(again)
     assert again.parsed is None
     assert again.content == b""
     assert again.headers["ETag"] == etag
-    assert again.headers["Cache-Control"] == expected_cache_control(spec, 304, method)
+    assert again.headers["Cache-Control"] == expected_cache_control(
+        spec, 304, method, conditional.path
+    )
     assert "Content-Type" not in again.headers
     assert_request_id(spec, again.headers)
 
-    by_date = conditional_call(
+    by_date = conditional.call(
         live_server, mode, method, if_modified_since=first.headers["Last-Modified"]
     )
     assert by_date.status_code == 304, shown(by_date)
     assert by_date.headers["ETag"] == etag
+    stale = conditional.call(live_server, mode, method, if_none_match='"not-it"')
+    assert stale.status_code == 200, shown(stale)
 
 
 @pytest.mark.parametrize(

@@ -1,29 +1,21 @@
 """Conditional requests on the list, as on the details: a page's validators over a real socket,
-a 304 through the generated client, and validators that follow the store's changes."""
+and validators that follow the store's changes. A page's 304 through the generated client is
+tested with the image's, in test_conditional."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
-import pytest
 from sqlalchemy import update
-from swr_official_images_client.api.official_images import (
-    check_official_images,
-    list_official_images,
-)
-from swr_official_images_client.models import OfficialImagePage
-from swr_official_images_client.types import Response
 
 from server.store.db import images
 from tests.conftest import run_cli
 from tests.contract import LIST_PATH, assert_request_id, expected_cache_control, list_path_for
 from tests.test_conditional import etag_pattern
-from tests.test_round_trip import client_for, shown
 
 OFFICIAL = list_path_for("official")
 
@@ -35,20 +27,6 @@ def get_page(server, method: str = "GET", headers: dict | None = None, **query) 
         params=query,
         headers={"X-Auth-Token": server.tokens.valid, **(headers or {})},
     )
-
-
-def conditional_page(server, mode: str, method: str, **arguments: object) -> Response:
-    operation = list_official_images if method == "get" else check_official_images
-    client = client_for(server.base_url, server.tokens.valid)
-    if mode == "sync":
-        with client:
-            return operation.sync_detailed("official", client=client, limit=2, **arguments)
-
-    async def run() -> Response:
-        async with client:
-            return await operation.asyncio_detailed("official", client=client, limit=2, **arguments)
-
-    return asyncio.run(run())
 
 
 def test_a_page_carries_strong_validators(spec, live_server):
@@ -87,32 +65,6 @@ def test_an_empty_page_has_an_etag_but_no_last_modified(live_server):
     assert get_page(live_server, headers=since, name="no-image-").status_code == 200
     match = {"If-None-Match": etag}
     assert get_page(live_server, headers=match, name="no-image-").status_code == 304
-
-
-@pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.parametrize("method", ["get", "head"])
-def test_page_304_round_trip_through_the_generated_client(spec, live_server, mode, method):
-    first = conditional_page(live_server, mode, method)
-    assert first.status_code == 200, shown(first)
-    if method == "get":
-        assert isinstance(first.parsed, OfficialImagePage), shown(first)
-    etag = first.headers["ETag"]
-
-    again = conditional_page(live_server, mode, method, if_none_match=etag)
-
-    assert again.status_code == 304, shown(again)
-    assert again.parsed is None and again.content == b""
-    assert again.headers["ETag"] == etag
-    assert again.headers["Cache-Control"] == expected_cache_control(spec, 304, method, LIST_PATH)
-    assert "Content-Type" not in again.headers
-    assert_request_id(spec, again.headers)
-
-    by_date = conditional_page(
-        live_server, mode, method, if_modified_since=first.headers["Last-Modified"]
-    )
-    assert by_date.status_code == 304, shown(by_date)
-    stale = conditional_page(live_server, mode, method, if_none_match='"not-it"')
-    assert stale.status_code == 200, shown(stale)
 
 
 def test_errors_on_the_list_stay_no_store_and_are_never_304(spec, live_server):
