@@ -18,7 +18,7 @@ from server.http.operations import SwrAsyncApp
 from server.http.routing import connexion_middlewares
 from server.http.security import SECURITY_MAP
 from server.http.validation import PlainPathURIParser, ShortMessageParameterValidator
-from server.ops.access import AccessMiddleware
+from server.ops.access import AccessMiddleware, TransportLog
 from server.ops.health import Readiness
 from server.ops.logging import AccessLog
 from server.ops.metrics import Metrics
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     readiness = Readiness(engine, head_revision(), settings.readiness_timeout_ms / 1000, drain)
     spec = load_spec()
     metrics = Metrics(service_version(), spec_version())
+    access_log = AccessLog(settings.log_format)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
@@ -73,6 +74,8 @@ def create_app(settings: Settings) -> SwrAsyncApp:
                     "token_cache": token_cache,
                     "readiness": readiness,
                     "metrics": metrics if settings.metrics else None,
+                    # For the transport (server.http.transport), which uvicorn hands this state.
+                    "transport_log": TransportLog(access_log, metrics),
                 }
         finally:
             metrics.process_exiting()
@@ -107,7 +110,7 @@ def create_app(settings: Settings) -> SwrAsyncApp:
         AccessMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         spec=spec,
-        log=AccessLog(settings.log_format),
+        log=access_log,
         metrics=metrics,
     )
     app.add_middleware(RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)

@@ -22,6 +22,8 @@ from tests.conftest import (
     serve_process,
 )
 from tests.contract import OPERATION_PATH, assert_request_id, list_path_for, path_for
+from tests.test_hostile_input import request_bytes
+from tests.test_transport import connect, read_responses, read_until_closed
 
 GOOD = path_for("official", "nginx")
 
@@ -117,10 +119,15 @@ def test_human_log_format(tmp_path):
     with serve_process(url, tmp_path, env={"SWR_LOG_FORMAT": "human"}) as server:
         request_id = uuid.uuid4().hex
         httpx.get(server.base_url + "/no/such/path", headers={"X-Request-Id": request_id})
+        with connect(server.base_url) as sock:
+            sock.sendall(TRANSPORT_REFUSALS["bad_version"][0])
+            (refused,) = read_responses(sock)
     lines = server.log_lines()
 
     (line,) = [line for line in lines if request_id in line]
     assert f"access [{request_id}] GET /no/such/path 404 " in line
+    (line,) = [line for line in lines if refused.headers["X-Request-Id"] in line]
+    assert " GET - 505 " in line and line.endswith(" None refusal=bad_version")
     assert not line.startswith("{")
     assert any("Application startup complete." in line for line in lines)
 
@@ -322,3 +329,63 @@ def test_list_requests_are_counted_under_their_operation_ids(metrics_server):
     latency = "swr_http_request_duration_seconds_count"
     assert value(samples, latency, operation="list_official_images") == 5
     assert requests_of(samples, "none", 200) == 0
+
+
+# --- what the HTTP transport decides before the app ---------------------------------------------
+
+TRANSPORT_REFUSALS = {
+    # reason: (raw request, status)
+    "uri_too_long": (request_bytes("GET", "/" + "a" * 9000, []), 414),
+    "headers_too_large": (request_bytes("GET", GOOD, [("X-Big", "b" * 33_000)]), 431),
+    "not_http": (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 400),
+    "has_body": (request_bytes("HEAD", GOOD, [("Content-Length", "5")]) + b"12345", 400),
+    "bad_version": (b"GET /openapi.json HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+}
+
+
+def test_requests_the_transport_refuses_get_an_access_line_and_are_counted(tmp_path):
+    url = migrate(f"sqlite:///{tmp_path}/refused.db")
+    with serve_process(url, tmp_path) as server:
+        answers = {}
+        for reason, (raw, status) in TRANSPORT_REFUSALS.items():
+            with connect(server.base_url) as sock:
+                sock.sendall(raw)
+                (answer,) = read_responses(sock, raw.split(b" ", 1)[0].decode())
+            assert answer.status == status, (reason, answer.status)
+            answers[reason] = answer
+        samples = scrape(server.base_url)
+    access = access_lines(server.log_lines())
+
+    for reason, answer in answers.items():
+        line = access[answer.headers["X-Request-Id"]]
+        assert line["refusal"] == reason
+        assert line["operation"] == "http_refused"
+        assert line["status"] == answer.status
+        assert line["bytes"] == len(answer.body)
+        assert line["client"] == "127.0.0.1"
+        # Nothing of a refused head is logged but its method, once the parser had read it.
+        assert line["path"] is None and line["route"] is None and line["user_agent"] is None
+        assert value(samples, "swr_http_refusals_total", reason=reason) == 1
+    assert access[answers["has_body"].headers["X-Request-Id"]]["method"] == "HEAD"
+    assert access[answers["has_body"].headers["X-Request-Id"]]["bytes"] == 0
+    assert access[answers["uri_too_long"].headers["X-Request-Id"]]["bytes"] > 0
+    assert requests_of(samples, "http_refused", 400) == 2
+    for status in (414, 431, 505):
+        assert requests_of(samples, "http_refused", status) == 1
+    latency = "swr_http_request_duration_seconds_count"
+    assert value(samples, latency, operation="http_refused") == len(TRANSPORT_REFUSALS)
+
+
+def test_connections_closed_without_an_answer_are_counted_by_reason(database_url):
+    settings = Settings(database_url=database_url, request_head_timeout=0.3, idle_timeout=60)
+    with serve(settings) as base_url:
+        before = scrape(base_url)
+        with connect(base_url) as sock:
+            sock.sendall(b"GET /openapi.json HTTP/1.1\r\n")  # and never the rest of the head
+            assert read_until_closed(sock) == b""
+        after = scrape(base_url)
+
+    closed = "swr_connections_closed_total"
+    assert value(before, closed, reason="head_timeout") == 0
+    assert value(after, closed, reason="head_timeout") == 1
+    assert value(after, closed, reason="idle") == 0

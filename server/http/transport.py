@@ -24,9 +24,11 @@ What a connection can cost, and for how long:
   parses answers 505.
 
 Every answer from this layer carries the SWR error body (none to HEAD), a request id and the
-security headers (uvicorn would send plain text). Everything else is uvicorn's own behaviour,
-including its keep-alive timeout between requests and how it queues pipelined requests (each
-queued request holds its parsed head; uvicorn stops reading while one waits).
+security headers (uvicorn would send plain text), and gets an access line and its metrics
+through the app's `TransportLog` (server.ops.access), as do the connections it closes.
+Everything else is uvicorn's own behaviour, including its keep-alive timeout between requests
+and how it queues pipelined requests (each queued request holds its parsed head; uvicorn stops
+reading while one waits).
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from server.http.error_codes import ErrorCode, render_error
 from server.http.middleware import SECURITY_HEADERS
+from server.ops.access import TransportLog
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,14 +57,29 @@ REQUEST_LINE_OVERHEAD = 32
 HEAD_END = b"\r\n\r\n"
 SPOKEN_VERSIONS = {"1.0", "1.1"}
 
-URI_TOO_LONG = (HTTPStatus.REQUEST_URI_TOO_LONG, "The request URI is too long.")
-HEADERS_TOO_LARGE = (
+
+class Refusal(NamedTuple):
+    """An answer the transport gives itself: its status, the error body's message, and the
+    reason the access line and the metrics name (server.ops.metrics.TRANSPORT_REFUSAL_REASONS)."""
+
+    status: HTTPStatus
+    message: str
+    reason: str
+
+
+URI_TOO_LONG = Refusal(
+    HTTPStatus.REQUEST_URI_TOO_LONG, "The request URI is too long.", "uri_too_long"
+)
+HEADERS_TOO_LARGE = Refusal(
     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
     "The request headers are too large.",
+    "headers_too_large",
 )
-NOT_HTTP = (HTTPStatus.BAD_REQUEST, "The request is not valid HTTP.")
-HAS_BODY = (HTTPStatus.BAD_REQUEST, "The operation takes no request body.")
-BAD_VERSION = (HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "The HTTP version is not supported.")
+NOT_HTTP = Refusal(HTTPStatus.BAD_REQUEST, "The request is not valid HTTP.", "not_http")
+HAS_BODY = Refusal(HTTPStatus.BAD_REQUEST, "The operation takes no request body.", "has_body")
+BAD_VERSION = Refusal(
+    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "The HTTP version is not supported.", "bad_version"
+)
 
 
 @dataclass(frozen=True)
@@ -88,10 +106,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._tail = b""  # the head's last bytes, to find a blank line split across reads
         self._head_is_head_method = False
+        self._head_started_at = 0.0
+        self._method: str | None = None  # once the parser has read it
         self._url_bytes = 0
         # Set once the transport has decided to answer an error: nothing more is parsed.
-        self._refusal: tuple[int, str] | None = None
+        self._refusal: Refusal | None = None
         self._refusal_for_head = False
+        self._refused_method: str | None = None
+        self._refused_head_started_at = 0.0
         self._head_deadline: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_progress = 0.0
@@ -161,6 +183,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if start == len(data):
                 return start - position
             self._head_started = True
+            self._head_started_at = self.loop.time()
             self._head_is_head_method = data.startswith(b"HEAD ", start)
         # Look no further than the limits allow: the bytes past them are refused anyway.
         budget = self._max_line_bytes - self._line_bytes if not self._line_done else 0
@@ -205,9 +228,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._url_bytes = 0
+        self._method = None
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
+        if self._method is None:
+            # The parser has read the method by the time the target starts.
+            self._method = self.parser.get_method().decode("ascii", "replace")
         self._url_bytes += len(url)
         if self._url_bytes > self._limits.max_url_bytes:
             self._stop(URI_TOO_LONG)
@@ -221,15 +248,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_deadline()
         super().on_headers_complete()
 
-    def _stop(self, refusal: tuple[int, str]) -> None:
+    def _stop(self, refusal: Refusal) -> None:
         self._refusal = refusal
         raise _Refused
 
     # --- answers from the transport --------------------------------------------------------
 
-    def _refuse(self, refusal: tuple[int, str]) -> None:
+    def _refuse(self, refusal: Refusal) -> None:
         self._refusal = refusal
         self._refusal_for_head = self._head_is_head_method
+        self._refused_method = self._method
+        self._refused_head_started_at = self._head_started_at or self.loop.time()
         self._cancel_head_deadline()
         self.flow.pause_reading()
         if not self._responding():
@@ -255,9 +284,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self._unset_keepalive_if_required()
-        status, message = self._refusal
+        status, message, reason = self._refusal
         request_id = str(uuid.uuid4())
-        log.warning("refused a request: %s %s [request %s]", int(status), message, request_id)
         body = render_error(ErrorCode.INVALID_PARAMETER, message, request_id)
         head = [f"HTTP/1.1 {int(status)} {HTTPStatus(status).phrase}".encode()]
         head += [name + b": " + value for name, value in self.server_state.default_headers]
@@ -269,10 +297,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ]
         head += [f"{name.lower()}: {value}".encode() for name, value in SECURITY_HEADERS.items()]
         response = b"\r\n".join(head) + b"\r\n\r\n"
-        if not self._refusal_for_head:
+        sent = 0 if self._refusal_for_head else len(body)
+        if sent:
             response += body
         self.transport.write(response)
         self.transport.close()
+        recorder = self._transport_log()
+        if recorder is None:
+            log.warning("refused a request: %s %s [request %s]", int(status), message, request_id)
+            return
+        client = self.client[0] if self.client else None
+        recorder.refused(
+            status=int(status),
+            reason=reason,
+            request_id=request_id,
+            method=self._refused_method,
+            client=client,
+            sent=sent,
+            seconds=self.loop.time() - self._refused_head_started_at,
+        )
+
+    def _transport_log(self) -> TransportLog | None:
+        # The app's lifespan puts it in the state uvicorn shares with every connection; an app
+        # without one (a test's bare ASGI app) gets a log line instead.
+        recorder = self.app_state.get("transport_log")
+        return recorder if isinstance(recorder, TransportLog) else None
+
+    def _count_close(self, reason: str) -> None:
+        recorder = self._transport_log()
+        if recorder is not None:
+            recorder.closed(reason)
 
     # --- timers ----------------------------------------------------------------------------
 
@@ -291,6 +345,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_deadline = None
         if not self.transport.is_closing():
             log.info("closing a connection that sent no complete request head in time")
+            self._count_close("head_timeout")
             self.transport.close()
 
     def _on_idle_timer(self) -> None:
@@ -304,6 +359,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._idle_timer = None
         log.info("closing a connection idle for %ss", self._limits.idle_timeout)
+        self._count_close("idle")
         if self.transport.get_write_buffer_size():
             # A client that does not read would keep a graceful close waiting for ever.
             self.transport.abort()

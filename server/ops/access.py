@@ -1,7 +1,8 @@
 """The outermost middleware: one access line and the request metrics for every request.
 
 Layers further in leave notes on the scope (the token's name, why a token was refused, a
-database error); Connexion's routing leaves the operationId there.
+database error); Connexion's routing leaves the operationId there. Requests the HTTP transport
+answers itself never reach the app: `TransportLog` gives them the same line and metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.http.middleware import request_id_of
 from server.ops.logging import MAX_LOGGED_PATH, MAX_LOGGED_USER_AGENT, AccessLog
-from server.ops.metrics import NO_OPERATION, SPEC_OPERATION, UI_OPERATION, Metrics
+from server.ops.metrics import (
+    NO_OPERATION,
+    REFUSED_OPERATION,
+    SPEC_OPERATION,
+    UI_OPERATION,
+    Metrics,
+)
 
 # Layers further in may see a copy of the scope, not the scope itself: notes go into a dict
 # that every copy shares.
@@ -147,6 +154,53 @@ class AccessMiddleware:
         if auth_failure is not None:
             fields["auth_failure"] = auth_failure
         self.log.write(fields)
+
+
+class TransportLog:
+    """Access lines and metrics for what the HTTP transport (server.http.transport) decides
+    before the app sees a request: a refusal it answers itself (414, 431, 400, 505), and a
+    connection it closes without an answer. Every server finds its app's one in the lifespan
+    state, so that a flood of refused heads shows in the metrics like any other traffic."""
+
+    def __init__(self, log: AccessLog, metrics: Metrics) -> None:
+        self.log = log
+        self.metrics = metrics
+
+    def refused(
+        self,
+        *,
+        status: int,
+        reason: str,
+        request_id: str,
+        method: str | None,
+        client: str | None,
+        sent: int,
+        seconds: float,
+    ) -> None:
+        self.metrics.observe(REFUSED_OPERATION, status, seconds)
+        self.metrics.transport_refusals.labels(reason).inc()
+        if not self.log.enabled():
+            return
+        # The head was refused unread or unparsed: no path, route or header value is known,
+        # or worth keeping (a 414's target is what it is refused for).
+        self.log.write(
+            {
+                "request_id": request_id,
+                "method": method,
+                "path": None,
+                "route": None,
+                "operation": REFUSED_OPERATION,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "bytes": sent,
+                "client": client,
+                "user_agent": None,
+                "refusal": reason,
+            }
+        )
+
+    def closed(self, reason: str) -> None:
+        self.metrics.connections_closed.labels(reason).inc()
 
 
 def _user_agent(scope: Scope) -> str | None:

@@ -163,8 +163,11 @@ class AccessLog:
             extra += f" key={f['key_name']}"
         if "auth_failure" in f:
             extra += f" auth_failure={f['auth_failure']}"
+        if "refusal" in f:
+            extra += f" refusal={f['refusal']}"
+        # A request the transport refused may have no method or path that was read.
         return (
-            f"{f['time']} INFO    {self._pid} access [{f['request_id']}] {f['method']} "
-            f"{f['path']} {f['status']} {f['duration_ms']}ms {f['bytes']}B "
+            f"{f['time']} INFO    {self._pid} access [{f['request_id']}] {f['method'] or '-'} "
+            f"{f['path'] or '-'} {f['status']} {f['duration_ms']}ms {f['bytes']}B "
             f"{f['client']} {f['user_agent']!r}{extra}"
         )

@@ -41,10 +41,23 @@ AUTH_FAILURE_REASONS = (
 )
 AUTH_SCHEMES = ("token", "aksk")
 
-# Requests outside the spec's operations: a path that matches nothing, Swagger UI, the spec.
+# Requests outside the spec's operations: a path that matches nothing, Swagger UI, the spec,
+# and requests the HTTP transport answers itself before any routing (server.http.transport).
 NO_OPERATION = "none"
 UI_OPERATION = "swagger_ui"
 SPEC_OPERATION = "openapi_spec"
+REFUSED_OPERATION = "http_refused"
+
+# Why the transport answered a request itself (server.http.transport.Refusal.reason), and why
+# it closed a connection without an answer.
+TRANSPORT_REFUSAL_REASONS = (
+    "uri_too_long",
+    "headers_too_large",
+    "not_http",
+    "has_body",
+    "bad_version",
+)
+CONNECTION_CLOSE_REASONS = ("head_timeout", "idle")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -106,6 +119,20 @@ class Metrics:
             "Requests that failed on a database error.",
             registry=registry,
         )
+        self.transport_refusals = Counter(
+            "swr_http_refusals",
+            "Requests the HTTP layer answered itself, before routing, by reason: uri_too_long "
+            "(414), headers_too_large (431), not_http (400), has_body (400), bad_version (505).",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections_closed = Counter(
+            "swr_connections_closed",
+            "Connections the server closed without an answer, by reason: head_timeout (no "
+            "complete request head in time), idle (neither side made progress).",
+            ["reason"],
+            registry=registry,
+        )
         self.catalog_size = Gauge(
             "swr_catalog_images",
             "Images in the catalog (counted at scrape time, at most every 30 s).",
@@ -125,6 +152,10 @@ class Metrics:
             self.auth_failures.labels(reason)
         for scheme in AUTH_SCHEMES:
             self.authenticated.labels(scheme)
+        for reason in TRANSPORT_REFUSAL_REASONS:
+            self.transport_refusals.labels(reason)
+        for reason in CONNECTION_CLOSE_REASONS:
+            self.connections_closed.labels(reason)
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._catalog_counted_at = -CATALOG_SIZE_MAX_AGE
 
