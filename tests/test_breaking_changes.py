@@ -88,6 +88,24 @@ def test_a_removed_enum_value(released, new):
     ]
 
 
+def test_an_enum_value_added_to_a_response_body(released):
+    # The generated client checks such a field against the values it knows and raises on another.
+    old = copy.deepcopy(released)
+    image_schema(old)["properties"]["namespace"]["enum"] = ["library"]
+    new = copy.deepcopy(old)
+    image_schema(new)["properties"]["namespace"]["enum"] = ["library", "official"]
+    assert breaking_changes(old, new) == [
+        f"{GET} 200 application/json field 'namespace': "
+        "enum values added to a response: ['official']"
+    ]
+
+
+def test_an_enum_value_added_to_a_response_header_keeps_clients_working(released, new):
+    # Headers reach a generated client as plain strings.
+    new["components"]["headers"]["Allow"]["schema"]["enum"].append("GET, HEAD, OPTIONS, POST")
+    assert breaking_changes(released, new) == []
+
+
 def test_a_changed_type(released, new):
     image_schema(new)["properties"]["star_count"]["type"] = "string"
     assert breaking_changes(released, new) == [

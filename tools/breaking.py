@@ -1,12 +1,14 @@
 """Fail on a change to openapi.yaml that breaks clients of the last released spec.
 
 The rules, and only these: a removed path or operation; a removed response field, header or
-enum value; a response field that was always there and may now be absent (or null); a type
-that changed; a request value narrowed (a pattern added or changed, a tighter length or range,
-a format or enum added, null no longer accepted); a new required parameter or request body
-field, or an optional one made required; a removed parameter (the service refuses unknown
-query parameters). A pattern cannot be compared with another, so any change to one counts as
-a narrowing. Raising the major part of info.version allows them all.
+enum value; a value added to an enum of a response body (the generated client checks such a
+field against the values it knows and raises TypeError on another); a response field that was
+always there and may now be absent (or null); a type that changed; a request value narrowed (a
+pattern added or changed, a tighter length or range, a format or enum added, null no longer
+accepted); a new required parameter or request body field, or an optional one made required; a
+removed parameter (the service refuses unknown query parameters). A pattern cannot be compared
+with another, so any change to one counts as a narrowing. Raising the major part of
+info.version allows them all.
 """
 
 from __future__ import annotations
@@ -148,8 +150,10 @@ class Comparison:
             if header.get("required") and not new_header.get("required"):
                 self.report(where, f"response header {name} may now be absent")
             if "schema" in header and "schema" in new_header:
+                # Header values reach a generated client as plain strings: a new enum value in
+                # one breaks nothing there.
                 self.response_schema(
-                    f"{where} header {name}", header["schema"], new_header["schema"]
+                    f"{where} header {name}", header["schema"], new_header["schema"], body=False
                 )
         for media, content in old.get("content", {}).items():
             new_content = new.get("content", {}).get(media)
@@ -174,10 +178,14 @@ class Comparison:
                 self.report(where, f"enum values removed: {removed}")
         return True
 
-    def response_schema(self, where: str, old: Any, new: Any) -> None:
+    def response_schema(self, where: str, old: Any, new: Any, body: bool = True) -> None:
         old, new = self.old(old), self.new(new)
         if not self.common(where, old, new):
             return
+        if body and "enum" in old and "enum" in new:
+            added = [value for value in new["enum"] if value not in old["enum"]]
+            if added:
+                self.report(where, f"enum values added to a response: {added}")
         if not old.get("nullable") and new.get("nullable"):
             self.report(where, "may now be null")
         new_properties = new.get("properties", {})
