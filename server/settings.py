@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     # request must not hang on a stuck database). SQLite uses neither.
     db_pool_size: int = setting(
         5,
-        "PostgreSQL connections each process keeps open",
+        "PostgreSQL connections each process keeps open, and uses at most",
         "an integer from 1 to 100",
         ge=1,
         le=100,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import event, make_url
 
 from server.settings import Settings
 from server.store.db import make_engine
+from server.store.images import SqlImageRepository
 from tests.conftest import (
     NESTED_IMAGE,
     ServerProcess,
@@ -197,3 +198,25 @@ def test_a_statement_stuck_on_a_lock_times_out_with_a_500(spec, empty_postgresql
         assert after.status_code == 200
     finally:
         engine.dispose()
+
+
+def test_concurrent_reads_share_the_pool_and_open_no_more_connections(
+    empty_postgresql_url, catalog_file
+):
+    # Connections opened for a burst and closed after one query each cost a backend process
+    # on the server: more readers than the pool holds wait for a pooled connection instead.
+    migrate(empty_postgresql_url)
+    assert run_cli(empty_postgresql_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=empty_postgresql_url, db_pool_size=2))
+    opened = []
+    event.listen(engine, "connect", lambda *_: opened.append(1))
+    images = SqlImageRepository(engine)
+    names = [record["name"] for record in json.loads(catalog_file.read_text())]
+    try:
+        with ThreadPoolExecutor(max_workers=16) as readers:
+            for _ in range(5):
+                found = list(readers.map(lambda name: images.get("official", name), names * 4))
+                assert [image.name for image in found] == names * 4
+    finally:
+        engine.dispose()
+    assert len(opened) <= 2

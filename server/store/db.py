@@ -147,7 +147,11 @@ def _postgresql_engine(settings: Settings) -> Engine:
     return create_engine(
         url.difference_update_query(["options"]),
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        # No overflow: an overflow connection is closed as soon as it is checked in while the
+        # pool holds pool_size idle ones, so under steady concurrency above pool_size nearly
+        # every checkout beyond it opened a new connection (a backend process forked by the
+        # server) for one query. Waiting for a pooled one is cheaper.
+        max_overflow=0,
         pool_timeout=10,
         # A connection the database dropped (restart, failover, pg_terminate_backend) is
         # replaced at checkout instead of failing a request.
