@@ -106,6 +106,10 @@ class Image(ImageRecord):
         image.__dict__.update(zip(_COLUMNS, row, strict=True))
         return image
 
+    def as_row(self) -> tuple[Any, ...]:
+        """Its values in the table's column order: what `from_row` takes back."""
+        return _row_values(self)  # type: ignore[no-any-return]  # attrgetter is untyped
+
     def to_api(self) -> dict[str, object]:
         # Field by field rather than dataclasses.asdict, which deep-copies every value: this
         # runs on every 200.
@@ -122,6 +126,7 @@ _api_values = operator.attrgetter(*_API_FIELDS)
 _COLUMNS = tuple(c.name for c in images.c)
 if set(_COLUMNS) != {f.name for f in fields(Image)}:
     raise RuntimeError(f"the images table's columns {_COLUMNS} are not Image's fields")
+_row_values = operator.attrgetter(*_COLUMNS)
 
 
 class ImportConflict(ValueError):
