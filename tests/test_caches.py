@@ -313,7 +313,7 @@ def test_cached_images_hold_nothing_the_garbage_collector_visits(database_url, c
 def cast_image(value: object) -> Image:
     """The image a cache entry holds (as its row of column values)."""
     assert value is not MISSING
-    return Image.from_row(value)  # type: ignore[arg-type]
+    return Image.from_row(value)
 
 
 @contextlib.contextmanager

@@ -108,7 +108,7 @@ class Image(ImageRecord):
 
     def as_row(self) -> tuple[Any, ...]:
         """Its values in the table's column order: what `from_row` takes back."""
-        return _row_values(self)  # type: ignore[no-any-return]  # attrgetter is untyped
+        return _row_values(self)
 
     def to_api(self) -> dict[str, object]:
         # Field by field rather than dataclasses.asdict, which deep-copies every value: this
