@@ -39,15 +39,18 @@ import logging
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from server.http.error_codes import ErrorCode, render_error
 from server.http.middleware import SECURITY_HEADERS
-from server.ops.access import TransportLog
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    # Only a type here: server.ops.metrics reads this module's refusal reasons.
+    from server.ops.access import TransportLog
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ SPOKEN_VERSIONS = {"1.0", "1.1"}
 
 class Refusal(NamedTuple):
     """An answer the transport gives itself: its status, the error body's message, and the
-    reason the access line and the metrics name (server.ops.metrics.TRANSPORT_REFUSAL_REASONS)."""
+    reason the access line and the metrics (swr_http_refusals_total) name."""
 
     status: HTTPStatus
     message: str
@@ -80,6 +83,10 @@ HAS_BODY = Refusal(HTTPStatus.BAD_REQUEST, "The operation takes no request body.
 BAD_VERSION = Refusal(
     HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "The HTTP version is not supported.", "bad_version"
 )
+REFUSALS = (URI_TOO_LONG, HEADERS_TOO_LARGE, NOT_HTTP, HAS_BODY, BAD_VERSION)
+# Why a connection is closed without an answer (swr_connections_closed_total).
+HEAD_TIMEOUT, IDLE = "head_timeout", "idle"
+CLOSE_REASONS = (HEAD_TIMEOUT, IDLE)
 
 
 @dataclass(frozen=True)
@@ -320,8 +327,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _transport_log(self) -> TransportLog | None:
         # The app's lifespan puts it in the state uvicorn shares with every connection; an app
         # without one (a test's bare ASGI app) gets a log line instead.
-        recorder = self.app_state.get("transport_log")
-        return recorder if isinstance(recorder, TransportLog) else None
+        recorder: TransportLog | None = self.app_state.get("transport_log")
+        return recorder
 
     def _count_close(self, reason: str) -> None:
         recorder = self._transport_log()
@@ -345,7 +352,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_deadline = None
         if not self.transport.is_closing():
             log.info("closing a connection that sent no complete request head in time")
-            self._count_close("head_timeout")
+            self._count_close(HEAD_TIMEOUT)
             self.transport.close()
 
     def _on_idle_timer(self) -> None:
@@ -359,7 +366,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._idle_timer = None
         log.info("closing a connection idle for %ss", self._limits.idle_timeout)
-        self._count_close("idle")
+        self._count_close(IDLE)
         if self.transport.get_write_buffer_size():
             # A client that does not read would keep a graceful close waiting for ever.
             self.transport.abort()

@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 
 from server.http.aksk import RefusalReason
+from server.http.transport import CLOSE_REASONS, REFUSALS
 from server.ops.workers import MULTIPROC_ENV
 from server.store.tokens import RejectReason
 
@@ -48,16 +49,10 @@ UI_OPERATION = "swagger_ui"
 SPEC_OPERATION = "openapi_spec"
 REFUSED_OPERATION = "http_refused"
 
-# Why the transport answered a request itself (server.http.transport.Refusal.reason), and why
-# it closed a connection without an answer.
-TRANSPORT_REFUSAL_REASONS = (
-    "uri_too_long",
-    "headers_too_large",
-    "not_http",
-    "has_body",
-    "bad_version",
-)
-CONNECTION_CLOSE_REASONS = ("head_timeout", "idle")
+# Why the transport answered a request itself, and why it closed a connection without an
+# answer (server.http.transport).
+TRANSPORT_REFUSAL_REASONS = tuple(refusal.reason for refusal in REFUSALS)
+CONNECTION_CLOSE_REASONS = CLOSE_REASONS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
