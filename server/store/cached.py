@@ -37,7 +37,7 @@ from server.store.tokens import (
 NEGATIVE_CACHE_SIZE = 1024
 
 # Why a token was refused, and its name when it was found (expired, revoked).
-Refusal = tuple[RejectReason, str | None]
+TokenRefusal = tuple[RejectReason, str | None]
 
 
 class CachedTokens:
@@ -49,7 +49,7 @@ class CachedTokens:
         # and again chains every raise into its traceback, so each request's frames stayed
         # alive until a full collection, which then stopped the loop for 50-100 ms under a
         # flood of refused requests.
-        self.refused: TtlLru[Refusal] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
+        self.refused: TtlLru[TokenRefusal] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
 
     async def verify(self, token: str) -> TokenInfo:
@@ -67,7 +67,7 @@ class CachedTokens:
             return info
         refused = self.refused.get(key)
         if refused is not MISSING:
-            reason, name = cast(Refusal, refused)
+            reason, name = cast(TokenRefusal, refused)
             raise TokenRejected(reason, name)
         # The store does blocking I/O: keep it off the event loop.
         return await self.loads.run(key, self.store.verify, token, done=self._filler(key))
@@ -91,8 +91,8 @@ class CachedTokens:
 # A cached image as the tuple of its column values (Image.as_row). A tuple of strings,
 # numbers and datetimes is one the garbage collector stops tracking; an Image and its __dict__
 # stay tracked, and every full collection visited each cached image's fields: 15-20 ms per
-# pass at the default 10,000 entries, stopping every request in flight, and ten times that at
-# 100,000. Building the Image again on a hit costs about a microsecond.
+# pass at the default 10,000 entries, stopping every request in flight, and more with a larger
+# SWR_IMAGE_CACHE_SIZE. Building the Image again on a hit costs about a microsecond.
 ImageRow = tuple[Any, ...]
 
 
