@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.http.transport import CLOSE_REASONS, REFUSALS
 from server.settings import Settings
 from tests.conftest import (
     fresh_database,
@@ -344,6 +345,8 @@ TRANSPORT_REFUSALS = {
 
 
 def test_requests_the_transport_refuses_get_an_access_line_and_are_counted(tmp_path):
+    # One request for every reason the transport has.
+    assert set(TRANSPORT_REFUSALS) == {refusal.reason for refusal in REFUSALS}
     url = migrate(f"sqlite:///{tmp_path}/refused.db")
     with serve_process(url, tmp_path) as server:
         answers = {}
@@ -386,6 +389,8 @@ def test_connections_closed_without_an_answer_are_counted_by_reason(database_url
         after = scrape(base_url)
 
     closed = "swr_connections_closed_total"
-    assert value(before, closed, reason="head_timeout") == 0
+    # Every reason's series is there from the start, at zero.
+    for reason in CLOSE_REASONS:
+        assert before[(closed, frozenset({("reason", reason)}))] == 0
     assert value(after, closed, reason="head_timeout") == 1
     assert value(after, closed, reason="idle") == 0
