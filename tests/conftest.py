@@ -3,8 +3,10 @@
 Every test that touches a database runs once per store: SQLite always, PostgreSQL whenever one
 is reachable at SWR_TEST_POSTGRES_URL (default: the local server). With
 SWR_TEST_REQUIRE_POSTGRES=1 (as in CI) an unreachable PostgreSQL fails those tests instead of
-skipping them. Each test gets a database of its own: a SQLite file, or a PostgreSQL schema
-created for it and dropped afterwards.
+skipping them. Each test gets a database of its own, copied from a template that each test
+process builds once through the real CLI (migrated; or migrated, loaded with the test catalog
+and given tokens): a copied SQLite file, or a PostgreSQL database created from the template.
+Databases that a test needs empty are a new SQLite file or a PostgreSQL schema of their own.
 """
 
 from __future__ import annotations
@@ -192,32 +194,6 @@ def fresh_database(store: str, directory: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def migrate(database_url: str) -> str:
-    result = run_cli(database_url, "migrate")
-    assert result.code == 0, result.err
-    return database_url
-
-
-@pytest.fixture
-def empty_database_url(store, tmp_path) -> Iterator[str]:
-    """A database without a schema."""
-    with fresh_database(store, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def database_url(empty_database_url) -> str:
-    """A migrated, empty database."""
-    return migrate(empty_database_url)
-
-
-@pytest.fixture
-def engine(database_url) -> Iterator[Engine]:
-    engine = make_engine(Settings(database_url=database_url))
-    yield engine
-    engine.dispose()
-
-
 @dataclass
 class Tokens:
     valid: str
@@ -231,6 +207,99 @@ class LiveServer:
     settings: Settings
     engine: Engine
     tokens: Tokens
+
+
+def migrate(database_url: str) -> str:
+    result = run_cli(database_url, "migrate")
+    assert result.code == 0, result.err
+    return database_url
+
+
+def unique_name(prefix: str) -> str:
+    """A name no other test process picks (pytest-xdist runs several at once)."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """The URL of a new PostgreSQL database (a copy of `template`, when given), dropped
+    afterwards with whatever connections are still open to it."""
+    name = unique_name("test")
+    source = f' TEMPLATE "{make_url(template).database}"' if template else ""
+    admin = postgres_admin()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{source}')
+        try:
+            yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def copy_database(store: str, template: str, directory: Path) -> Iterator[str]:
+    """A database of the test's own with the template's content: the file copied on SQLite,
+    `CREATE DATABASE ... TEMPLATE` on PostgreSQL (no connection to the template may be open)."""
+    if store == "sqlite":
+        path = directory / f"{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(make_url(template).database, path)
+        yield f"sqlite:///{path}"
+        return
+    with postgres_database(template) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def template_database(store: str, directory: Path) -> Iterator[str]:
+    if store == "sqlite":
+        yield f"sqlite:///{directory}/template.db"
+        return
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_template(store, tmp_path_factory) -> Iterator[str]:
+    """A database migrated once per test process, which `database_url` copies."""
+    with template_database(store, tmp_path_factory.mktemp("migrated")) as url:
+        yield migrate(url)
+
+
+@dataclass
+class Template:
+    url: str
+    tokens: Tokens
+
+
+@pytest.fixture(scope="session")
+def loaded_template(store, tmp_path_factory, catalog_file) -> Iterator[Template]:
+    """A database migrated, loaded with the test catalog and given tokens once per process."""
+    with template_database(store, tmp_path_factory.mktemp("loaded")) as url:
+        yield Template(url, load(url, catalog_file))
+
+
+@pytest.fixture
+def empty_database_url(store, tmp_path) -> Iterator[str]:
+    """A database without a schema."""
+    with fresh_database(store, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(store, migrated_template, tmp_path) -> Iterator[str]:
+    """A migrated, empty database."""
+    with copy_database(store, migrated_template, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url) -> Iterator[Engine]:
+    engine = make_engine(Settings(database_url=database_url))
+    yield engine
+    engine.dispose()
 
 
 @contextlib.contextmanager
@@ -270,17 +339,23 @@ def issue_tokens(database_url: str, engine: Engine) -> Tokens:
     return Tokens(valid=valid, expired=expired, revoked=revoked)
 
 
-@contextlib.contextmanager
-def start_loaded_server(
-    database_url: str, catalog_file: Path, **settings: object
-) -> Iterator[LiveServer]:
-    """Migrate, import the catalog through the CLI, issue tokens, and serve."""
+def load(database_url: str, catalog_file: Path) -> Tokens:
+    """Migrate, import the catalog through the CLI, and issue tokens."""
     migrate(database_url)
     result = run_cli(database_url, "import", str(catalog_file))
     assert result.code == 0, result.err
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        return issue_tokens(database_url, engine)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def serve_loaded(database_url: str, tokens: Tokens, **settings: object) -> Iterator[LiveServer]:
+    """Serve a loaded database, validating responses against the spec."""
     server_settings = Settings(database_url=database_url, validate_responses=True, **settings)
     engine = make_engine(server_settings)
-    tokens = issue_tokens(database_url, engine)
     try:
         with serve(server_settings) as base_url:
             yield LiveServer(base_url, server_settings, engine, tokens)
@@ -288,20 +363,38 @@ def start_loaded_server(
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def live_server(store, tmp_path_factory, catalog_file) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("live")
+@contextlib.contextmanager
+def start_loaded_server(
+    database_url: str, catalog_file: Path, **settings: object
+) -> Iterator[LiveServer]:
+    """Migrate, import the catalog through the CLI, issue tokens, and serve."""
+    with serve_loaded(database_url, load(database_url, catalog_file), **settings) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_copy(
+    store: str, template: Template, directory: Path, **settings: object
+) -> Iterator[LiveServer]:
+    """Serve a copy of the loaded template."""
     with (
-        fresh_database(store, directory) as url,
-        start_loaded_server(url, catalog_file) as server,
+        copy_database(store, template.url, directory) as url,
+        serve_loaded(url, template.tokens, **settings) as server,
     ):
         yield server
 
 
+@pytest.fixture(scope="session")
+def live_server(store, tmp_path_factory, loaded_template) -> Iterator[LiveServer]:
+    """One server per store and test process, for tests that change nothing it serves."""
+    with serve_copy(store, loaded_template, tmp_path_factory.mktemp("live")) as server:
+        yield server
+
+
 @pytest.fixture
-def private_server(empty_database_url, catalog_file) -> Iterator[LiveServer]:
-    """A server of the test's own, for tests that break its database."""
-    with start_loaded_server(empty_database_url, catalog_file) as server:
+def private_server(store, loaded_template, tmp_path) -> Iterator[LiveServer]:
+    """A server of the test's own, for tests that change its database."""
+    with serve_copy(store, loaded_template, tmp_path) as server:
         yield server
 
 
