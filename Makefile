@@ -22,6 +22,13 @@ RELEASED_SPEC := openapi.released.yaml
 # What `make typecheck` checks with mypy --strict.
 TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client server tools
 
+# pytest-xdist workers for `make test` and `make test-fast` (auto: one per core; 0: no xdist).
+TEST_WORKERS ?= auto
+PYTEST = $(BIN)/pytest -n $(TEST_WORKERS)
+# Byte-code caching on, whatever the environment says: pytest then rewrites and compiles the
+# tests and the libraries they import once, not at every run.
+unexport PYTHONDONTWRITEBYTECODE
+
 # Cases per operation for `make fuzz` (schemathesis, every check, valid and invalid data).
 FUZZ_EXAMPLES ?= 5000
 
@@ -72,12 +79,12 @@ migrate: $(STAMP)
 	$(BIN)/swr-official-images migrate
 
 test: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest
+	$(PYTEST)
 
-# The inner loop: everything but the tests marked slow (schemathesis, Spectral, the client's
-# virtualenv, concurrent processes). `make test`, and CI, run them all.
+# The inner loop: everything but the tests marked slow (those that start a process: servers, the
+# CLI, the client's virtualenv, Node, the browser, the generator). `make test`, and CI, run all.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz --max-examples $(FUZZ_EXAMPLES)

@@ -110,6 +110,21 @@ def hermetic_settings(tmp_path_factory) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def processes_only_in_slow_tests(request) -> Iterator[None]:
+    """`make test-fast` is the inner loop: a test that starts a process (a server, the CLI, a
+    virtualenv, Node, the browser, the generator) must be marked slow, or it fails here."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.slow")
+
+    with mock.patch.object(subprocess.Popen, "__init__", refuse):
+        yield
+
+
 @pytest.fixture(scope="session")
 def spec() -> dict:
     return load_spec()

@@ -653,6 +653,7 @@ REFUSAL_METRIC = {
 }
 
 
+@pytest.mark.slow
 def test_signed_requests_are_logged_by_key_name_and_refusals_counted_by_reason(
     store, tmp_path, catalog_file
 ):

@@ -35,6 +35,7 @@ def probes_of(database_url: str) -> Probes:
     )
 
 
+@pytest.mark.slow
 def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_path):
     result = run_cli(database_url, "import", str(catalog_file))
     assert result.code == 0, result.err
@@ -60,6 +61,7 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
             check_agreement(elsewhere, probes)
 
 
+@pytest.mark.slow
 def test_a_revision_of_the_project_serves_as_one_more_variant(database_url, catalog_file, tmp_path):
     """`--revisions`: the revision's own code serves, not the checkout's."""
     assert run_cli(database_url, "import", str(catalog_file)).code == 0
@@ -91,6 +93,7 @@ def test_a_revision_of_the_project_serves_as_one_more_variant(database_url, cata
         )
 
 
+@pytest.mark.slow
 def test_an_unknown_revision_is_refused_by_name(tmp_path):
     with pytest.raises(BenchError, match="cannot export revision 'no-such-revision'"):
         chosen_variants([], ["no-such-revision"], tmp_path)

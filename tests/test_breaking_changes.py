@@ -37,6 +37,7 @@ def image_schema(spec: dict) -> dict:
     return spec["components"]["schemas"]["OfficialImage"]
 
 
+@pytest.mark.slow
 def test_the_spec_keeps_clients_of_the_last_release_working():
     result = subprocess.run(
         ["make", "-s", "check-breaking"], cwd=ROOT, capture_output=True, text=True, timeout=120

@@ -330,6 +330,7 @@ def _limit_address_space() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_ADDRESS_SPACE_LIMIT, _ADDRESS_SPACE_LIMIT))
 
 
+@pytest.mark.slow
 def test_an_endless_file_is_refused_without_reading_it_all(database_url):
     process = subprocess.run(
         [sys.executable, "-m", "server", "import", "/dev/zero"],

@@ -6,11 +6,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_ci_runs_lint_and_the_tests_with_postgresql_required(tmp_path):
     require_postgres()  # otherwise .ci/run would spend its time trying to start one
     calls = tmp_path / "calls"

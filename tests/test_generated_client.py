@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_check_generated_passes():
     result = subprocess.run(
         ["make", "-s", "check-generated"], cwd=ROOT, capture_output=True, text=True, timeout=120

@@ -307,6 +307,7 @@ def _limit_address_space() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_IMPORT_ADDRESS_SPACE, _IMPORT_ADDRESS_SPACE))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["json-lines", "json-array"])
 def test_an_import_does_not_hold_the_file(database_url, engine, tmp_path, layout):
     # About 170 MB of records: holding them (text and records) would take twice the limit.

@@ -58,6 +58,7 @@ def access_lines(lines: list[str]) -> dict[str, dict]:
 # --- logs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_logs_json_lines_with_request_ids_and_never_a_token(store, tmp_path, catalog_file):
     """The log of `swr-official-images serve --dev-token --sample` (what `make serve` runs)."""
     with fresh_database(store, tmp_path) as url:
@@ -115,6 +116,7 @@ def test_serve_logs_json_lines_with_request_ids_and_never_a_token(store, tmp_pat
     assert all("token_name" not in access[r] for r in sent if sent[r][1] == 401)
 
 
+@pytest.mark.slow
 def test_human_log_format(tmp_path):
     url = migrate(f"sqlite:///{tmp_path}/human.db")
     with serve_process(url, tmp_path, env={"SWR_LOG_FORMAT": "human"}) as server:
@@ -133,6 +135,7 @@ def test_human_log_format(tmp_path):
     assert any("Application startup complete." in line for line in lines)
 
 
+@pytest.mark.slow
 def test_a_5xx_is_logged_once_at_error_with_its_traceback_and_request_id(
     spec, tmp_path, catalog_file
 ):
@@ -251,6 +254,7 @@ def test_metrics_can_be_switched_off(spec, database_url):
     assert_request_id(spec, response.headers, response.json())
 
 
+@pytest.mark.slow
 def test_one_scrape_reports_every_worker(empty_postgresql_url, catalog_file, tmp_path):
     url = migrate(empty_postgresql_url)
     assert run_cli(url, "import", str(catalog_file)).code == 0
@@ -344,6 +348,7 @@ TRANSPORT_REFUSALS = {
 }
 
 
+@pytest.mark.slow
 def test_requests_the_transport_refuses_get_an_access_line_and_are_counted(tmp_path):
     # One request for every reason the transport has.
     assert set(TRANSPORT_REFUSALS) == {refusal.reason for refusal in REFUSALS}

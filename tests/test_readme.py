@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_readme_curl_line_answers_what_the_readme_shows(live_server):
     markdown = README.read_text(encoding="utf-8")
@@ -39,6 +40,7 @@ def test_readme_curl_line_answers_what_the_readme_shows(live_server):
     assert json.loads(result.stdout) == shown, result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_readme_python_snippets_run(live_server, tmp_path, catalog_file):
     blocks = code_blocks(README.read_text(encoding="utf-8"), "python")

@@ -12,6 +12,7 @@ from tests.contract import assert_request_id, expected_cache_control, path_for
 GOOD = path_for("official", "nginx")
 
 
+@pytest.mark.slow
 def test_tokens_never_reach_the_log(database_url, catalog_file, engine, tmp_path):
     """Everything the real server process writes, stdout and stderr, uvicorn's lines included."""
     assert run_cli(database_url, "import", str(catalog_file)).code == 0

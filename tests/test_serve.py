@@ -46,6 +46,7 @@ def serving(database_url: str, *flags: str, log: Path) -> Iterator[int]:
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_serve_without_sample_leaves_an_empty_database_empty(database_url, engine, tmp_path):
     with serving(database_url, log=tmp_path / "serve.log") as port:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -61,6 +62,7 @@ def test_serve_without_sample_leaves_an_empty_database_empty(database_url, engin
     assert SqlImageRepository(engine).count() == 0
 
 
+@pytest.mark.slow
 def test_serve_with_sample_fills_an_empty_database(database_url, engine, tmp_path):
     repo = SqlImageRepository(engine)
 
@@ -70,6 +72,7 @@ def test_serve_with_sample_fills_an_empty_database(database_url, engine, tmp_pat
     assert repo.count() == len(sample_catalog())
 
 
+@pytest.mark.slow
 def test_serve_with_sample_leaves_a_real_catalog_alone(database_url, engine, tmp_path):
     catalog = tmp_path / "one.json"
     catalog.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
@@ -95,6 +98,7 @@ def test_the_emptiness_check_reads_at_most_one_row(engine, filled):
     assert "LIMIT" in query.upper(), query
 
 
+@pytest.mark.slow
 def test_make_serve_asks_for_the_sample_catalog():
     plan = subprocess.run(
         ["make", "-s", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True

@@ -92,6 +92,7 @@ def connection_refused(port: int) -> bool:
     [(signal.SIGTERM, "1"), (signal.SIGINT, "1"), (signal.SIGTERM, "2")],
     ids=["SIGTERM", "SIGINT", "SIGTERM-2-workers"],
 )
+@pytest.mark.slow
 def test_a_request_in_flight_completes_while_new_connections_are_refused(
     spec, empty_postgresql_url, catalog_file, tmp_path, stop, workers
 ):
@@ -159,6 +160,7 @@ def test_a_request_in_flight_completes_while_new_connections_are_refused(
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_readiness_turns_503_while_requests_are_still_served(spec, tmp_path, catalog_file):
     url = migrate(f"sqlite:///{tmp_path}/drain.db")
     assert run_cli(url, "import", str(catalog_file)).code == 0

@@ -196,10 +196,16 @@ def read_responses_from(base_url: str, raw: bytes) -> list[RawResponse]:
 # --- idle connections ---------------------------------------------------------------------------
 
 
+# The idle timeout of the servers below: short, so that waiting it out costs the suite little.
+IDLE_TIMEOUT = 0.2
+
+
 @pytest.fixture
 def impatient_server(tmp_path) -> Iterator[str]:
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/db.sqlite", idle_timeout=0.5, request_head_timeout=60
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        idle_timeout=IDLE_TIMEOUT,
+        request_head_timeout=60,
     )
     with serve(settings) as base_url:
         yield base_url
@@ -226,20 +232,21 @@ def test_a_client_that_does_not_read_its_responses_is_disconnected(impatient_ser
     sock.connect((host, int(port)))
     request = request_bytes("GET", SPEC_PATH, []).replace(b"Connection: close\r\n", b"")
     sock.sendall(request * 500)
-    time.sleep(2)  # the server is stuck writing; its idle timer runs out meanwhile
+    # The server is stuck writing; meanwhile its idle timer would run out several times over.
+    time.sleep(IDLE_TIMEOUT * 4)
     received = read_until_closed(sock)
     sock.close()
     assert 0 < received.count(b"HTTP/1.1 200") < 500
 
 
 async def slow_app(scope, receive, send) -> None:
-    """Answers every request after a while, longer than the impatient server's idle timeout."""
+    """Answers every request after three idle timeouts."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(IDLE_TIMEOUT * 3)
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
     )
@@ -247,7 +254,7 @@ async def slow_app(scope, receive, send) -> None:
 
 
 def test_a_client_waiting_for_a_slow_response_is_not_idle(tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", idle_timeout=0.5)
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", idle_timeout=IDLE_TIMEOUT)
     with serve(settings, slow_app) as base_url:
         response = send_raw(base_url, request_bytes("GET", "/", []))
     assert (response.status, response.body) == (200, b"ok")
