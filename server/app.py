@@ -59,11 +59,6 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             master_key = load_master_key(settings, create=True)
             if master_key is None:
                 log.warning("AK/SK request signing is off: SWR_SECRET_KEY is not set")
-            # What exists by now (the spec, Connexion's routes and validators, the libraries)
-            # lives as long as the process: frozen, the garbage collector's full collections
-            # no longer walk it, and stop all requests in flight for much shorter.
-            gc.collect()
-            gc.freeze()
             with drain.on_signals():
                 # Lifespan state: every request sees these as request.state.<name>.
                 yield {
@@ -126,6 +121,18 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     return app
 
 
+def app_for_process(settings: Settings) -> SwrAsyncApp:
+    """The app of a server process, which serves it until it exits. What exists by now (the
+    spec, Connexion's routes and validators, the libraries) lives as long as the process:
+    frozen, the garbage collector's full collections no longer walk it, and stop the requests
+    in flight for much shorter. `create_app` alone freezes nothing: a process that builds many
+    apps (the tests) would keep every earlier one's garbage for ever."""
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def app_from_env() -> SwrAsyncApp:
     """The app for `serve --workers N`: each worker process builds its own from SWR_*."""
-    return create_app(Settings.from_env())
+    return app_for_process(Settings.from_env())

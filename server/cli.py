@@ -155,7 +155,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     stores.close()
     with multiprocess_metrics(settings.workers):
         # Imported only now: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when imported.
-        from server.app import create_app
+        from server.app import app_for_process
         from server.http.transport import uvicorn_options
         from server.ops.shutdown import run_server
 
@@ -171,7 +171,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
             # Each worker process builds its own app (and connection pool) from SWR_*.
             run_server("server.app:app_from_env", settings, factory=True, **options)
         else:
-            run_server(create_app(settings), settings, **options)
+            run_server(app_for_process(settings), settings, **options)
     return 0
 
 
