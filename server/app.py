@@ -24,7 +24,7 @@ from server.ops.logging import AccessLog
 from server.ops.metrics import Metrics
 from server.ops.shutdown import Drain
 from server.settings import Settings
-from server.spec import SPEC_PATH, load_spec, service_version, spec_version
+from server.spec import load_spec, service_version, spec_version
 from server.store.access_keys import AccessKeyStore
 from server.store.cached import CachedImages, CachedTokens
 from server.store.db import make_engine
@@ -86,7 +86,8 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     )
     app.caches = {"images": image_cache, "tokens": token_cache}
     app.add_api(
-        SPEC_PATH,
+        # The parsed spec, not its file: Connexion would parse the file again, more slowly.
+        load_spec(),
         resolver=RelativeResolver("server.handlers"),
         validate_responses=settings.validate_responses,
         strict_validation=True,
