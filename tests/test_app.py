@@ -43,12 +43,21 @@ def test_every_operation_id_resolves_to_a_handler(spec):
         assert callable(getattr(handlers, operation_id, None)), operation_id
 
 
-def test_app_starts_with_its_lifespan(database_url):
+def test_app_starts_with_its_lifespan_and_serves_its_spec(spec, database_url):
     app = create_app(Settings(database_url=database_url))
     with TestClient(app) as client:  # runs start-up: spec, resolver, middleware, schema
         response = client.get("/openapi.json")
     assert response.status_code == 200
-    assert response.json()["paths"]
+    served = response.json()
+    # The document is openapi.yaml's: every path with the same operations and responses.
+    assert served["info"] == spec["info"]
+    assert served["paths"].keys() == spec["paths"].keys()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and "responses" in operation:
+                got = served["paths"][path][method]
+                assert got["operationId"] == operation["operationId"], (path, method)
+                assert got["responses"].keys() == operation["responses"].keys(), (path, method)
 
 
 def test_a_missing_handler_stops_start_up(database_url, monkeypatch):

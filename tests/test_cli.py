@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import pytest
 from sqlalchemy import inspect
@@ -15,7 +14,7 @@ from server.store.db import make_engine
 from server.store.images import SqlImageRepository
 from server.store.migrations import current_revision, head_revision
 from server.store.tokens import TokenStore
-from tests.conftest import NESTED_IMAGE, run_cli
+from tests.conftest import run_cli
 
 
 @pytest.fixture
@@ -61,38 +60,6 @@ def test_token_errors_exit_non_zero(db_url):
 def test_bad_durations_are_refused(text):
     with pytest.raises(argparse.ArgumentTypeError, match="invalid duration"):
         parse_duration(text)
-
-
-def test_import_loads_and_reports(db_url, repo, tmp_path):
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
-
-    first = run_cli(db_url, "import", str(path))
-    second = run_cli(db_url, "import", str(path))
-
-    assert first.code == 0 and "inserted 1, updated 0, unchanged 0" in first.err
-    assert second.code == 0 and "inserted 0, updated 0, unchanged 1" in second.err
-    assert repo.get("official", "library/nginx").collection_id == 7
-
-
-def test_an_invalid_import_names_the_record_and_writes_nothing(db_url, repo, tmp_path):
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps([NESTED_IMAGE]), encoding="utf-8")
-    run_cli(db_url, "import", str(path))
-    before = repo.all()
-    path.write_text(
-        json.dumps(
-            [{**NESTED_IMAGE, "star_count": 1}, {**NESTED_IMAGE, "name": "x", "pull_count": -5}]
-        ),
-        encoding="utf-8",
-    )
-
-    result = run_cli(db_url, "import", str(path))
-
-    assert result.code == 1
-    assert "record 1: field 'pull_count'" in result.err
-    assert "nothing written" in result.err
-    assert repo.all() == before
 
 
 def test_init_db_creates_an_empty_schema(empty_database_url):

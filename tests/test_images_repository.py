@@ -62,23 +62,6 @@ def test_get_unknown_raises_image_not_found(repo):
         repo.get("other", "nginx")
 
 
-def test_reimport_is_idempotent_and_updates_keep_ids(repo):
-    first = repo.import_records([record("nginx"), record("redis")])
-    ids = {i.name: i.id for i in repo.all()}
-
-    again = repo.import_records([record("nginx"), record("redis")])
-    changed = repo.import_records(
-        [record("nginx", star_count=11), record("redis"), record("mongo")]
-    )
-
-    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
-    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
-    assert (changed.inserted, changed.updated, changed.unchanged) == (1, 1, 1)
-    assert repo.get("official", "nginx").id == ids["nginx"]
-    assert repo.get("official", "nginx").star_count == 11
-    assert repo.count() == 3
-
-
 def test_one_import_that_inserts_updates_and_leaves_alone(repo):
     # Every kind of record at once, so that each step sees the others' records: an existing
     # image whose record carries another image's id (ignored: it keeps its own), a changed

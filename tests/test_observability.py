@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.http.transport import CLOSE_REASONS, REFUSALS
 from server.settings import Settings
+from server.store.db import make_engine
 from tests.conftest import (
     fresh_database,
     issue_tokens,
@@ -60,11 +61,15 @@ def access_lines(lines: list[str]) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_serve_logs_json_lines_with_request_ids_and_never_a_token(store, tmp_path, catalog_file):
-    """The log of `swr-official-images serve --dev-token --sample` (what `make serve` runs)."""
+    """The log of `swr-official-images serve --dev-token --sample` (what `make serve` runs):
+    everything the process writes, stdout and stderr, uvicorn's lines included."""
     with fresh_database(store, tmp_path) as url:
         migrate(url)
         assert run_cli(url, "import", str(catalog_file)).code == 0
         token = run_cli(url, "token", "create", "ops-test").out.strip()
+        engine = make_engine(Settings(database_url=url))
+        others = issue_tokens(url, engine)
+        engine.dispose()
         sent: dict[str, tuple[str, int]] = {}
         with serve_process(url, tmp_path, "--dev-token", "--sample") as server:
             for path, headers, expected in [
@@ -85,10 +90,22 @@ def test_serve_logs_json_lines_with_request_ids_and_never_a_token(store, tmp_pat
                 )
                 assert response.status_code == expected, (path, response.text)
                 sent[request_id] = (path.split("?")[0], expected)
+            # Tokens in every state and every place a client might put one.
+            for headers in (
+                {"X-Auth-Token": others.revoked},
+                {"X-Auth-Token": others.expired},
+                [("X-Auth-Token", token), ("X-Auth-Token", token)],
+                {"Authorization": f"Bearer {token}"},
+            ):
+                for path in (GOOD, path_for("official", "nope"), path_for("BAD", "x")):
+                    httpx.get(server.base_url + path, headers=headers)
+            for query in (f"?{token}", f"?X-Auth-Token={others.revoked}"):
+                httpx.get(server.base_url + "/no/such/path" + query)
         lines = server.log_lines()
         everything = server.stdout.read_text() + server.stderr.read_text()
 
-    assert token not in everything
+    for secret in (token, others.valid, others.revoked, others.expired):
+        assert secret not in everything
     assert "secret-value" not in everything
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert {"time", "level", "logger", "pid"} <= set(records[0])

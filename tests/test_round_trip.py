@@ -8,12 +8,15 @@ import json
 import pytest
 from sqlalchemy import text
 from swr_official_images_client import AuthenticatedClient, Client
-from swr_official_images_client.api.official_images import show_official_image
+from swr_official_images_client.api.official_images import (
+    list_official_images,
+    show_official_image,
+)
 from swr_official_images_client.models import Error, OfficialImage
 from swr_official_images_client.types import Response
 
 from server.store.images import SqlImageRepository
-from tests.contract import assert_request_id, expected_error_code
+from tests.contract import LIST_PATH, OPERATION_PATH, assert_request_id, expected_error_code
 
 
 def client_for(base_url: str, token: str) -> AuthenticatedClient:
@@ -35,14 +38,27 @@ def call(base_url: str, token: str | None, namespace: str, repository: str, mode
     return asyncio.run(run())
 
 
+def get_page(base_url: str, token: str, namespace: str, mode: str = "sync", **query) -> Response:
+    client = client_for(base_url, token)
+    if mode == "sync":
+        with client:
+            return list_official_images.sync_detailed(namespace, client=client, **query)
+
+    async def run() -> Response:
+        async with client:
+            return await list_official_images.asyncio_detailed(namespace, client=client, **query)
+
+    return asyncio.run(run())
+
+
 def shown(response: Response) -> str:
     return f"{response.status_code}: {response.content[:300]!r}"
 
 
-def assert_error(spec: dict, response: Response, status: int) -> Error:
+def assert_error(spec: dict, response: Response, status: int, path: str = OPERATION_PATH) -> Error:
     assert response.status_code == status, shown(response)
     assert isinstance(response.parsed, Error), shown(response)
-    assert response.parsed.error_code == expected_error_code(spec, status), shown(response)
+    assert response.parsed.error_code == expected_error_code(spec, status, path), shown(response)
     assert_request_id(spec, response.headers, json.loads(response.content))
     return response.parsed
 
@@ -134,18 +150,26 @@ def test_404_for_an_unknown_image(spec, live_server, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_500_when_the_data_layer_fails(spec, private_server, mode):
+@pytest.mark.parametrize("operation", ["image", "page"])
+def test_500_when_the_data_layer_fails(spec, private_server, operation, mode):
+    at = (private_server.base_url, private_server.tokens.valid)
+
+    def request() -> Response:
+        if operation == "image":
+            return call(*at, "official", "nginx", mode)
+        return get_page(*at, "official", mode)
+
     # A real fault in the store: the images table disappears under the running server.
     with private_server.engine.begin() as conn:
         conn.execute(text("ALTER TABLE images RENAME TO images_gone"))
 
-    response = call(private_server.base_url, private_server.tokens.valid, "official", "nginx", mode)
+    response = request()
 
-    error = assert_error(spec, response, 500)
-    for leak in ("images", "sqlite", "Traceback", "SELECT", ".py"):
+    error = assert_error(spec, response, 500, OPERATION_PATH if operation == "image" else LIST_PATH)
+    for leak in ("images", "sqlite", "psycopg", "Traceback", "SELECT", ".py"):
         assert leak not in error.error_msg
     # The server survives the fault and recovers once the store is back.
     with private_server.engine.begin() as conn:
         conn.execute(text("ALTER TABLE images_gone RENAME TO images"))
-    again = call(private_server.base_url, private_server.tokens.valid, "official", "nginx", mode)
+    again = request()
     assert again.status_code == 200, shown(again)
