@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from server.catalog.files import sample_catalog
-from tests.conftest import free_port, run_cli
+from tests.conftest import free_port, fresh_database, require_postgres
 from tests.snippets import code_blocks, substitute
 
 pytestmark = pytest.mark.slow  # runs `make serve` as its own process
@@ -79,6 +79,93 @@ def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
         process.wait(timeout=30)
 
 
+def sh_blocks() -> list[str]:
+    return code_blocks(README.read_text(encoding="utf-8"), "sh")
+
+
+def run_sh(block: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", "-ec", block],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def readme_key_create(database_url: str) -> str:
+    """The README's `key create` line, run as written from the checkout; its stdout."""
+    [block] = [b for b in sh_blocks() if " key create " in b]
+    result = run_sh(block, {"SWR_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_every_command_line_of_the_readme_is_in_a_form_that_runs():
+    """The command is in .venv/bin, not on PATH: every line that runs it says so."""
+    markdown = README.read_text(encoding="utf-8")
+    indented = re.findall(r"^    (\S.*)$", markdown, re.MULTILINE)
+    lines = [line for block in sh_blocks() for line in block.splitlines()] + indented
+    commands = [line for line in lines if re.search(r"(^|\s)(\S*/)?swr-official-images\s", line)]
+    assert commands, "the README shows no command line"
+    for line in commands:
+        assert line.startswith(".venv/bin/swr-official-images "), line
+    version = run_sh(".venv/bin/swr-official-images --version", {})
+    assert version.returncode == 0 and version.stdout.startswith("swr-official-images "), version
+
+
+def test_readme_postgresql_block_runs_as_written(make_serve, tmp_path):
+    require_postgres()
+    [block] = [b for b in sh_blocks() if "postgresql+psycopg://" in b]
+    port = free_port()
+    with fresh_database("postgresql", tmp_path) as url:
+        program = substitute(
+            block,
+            {
+                "postgresql+psycopg://swr:secret@db.internal:5432/swr": f"'{url}'",
+                "catalog.jsonl": str(tmp_path / "catalog.jsonl"),
+                "--workers 4": "--workers 2",
+            },
+        )
+        # The first line exports the store the rest started from: the one make serve filled.
+        env = {**os.environ, "SWR_DATABASE_URL": make_serve.database_url, "SWR_PORT": str(port)}
+        out = (tmp_path / "block.out").open("w")
+        err = (tmp_path / "block.err").open("w")
+        process = subprocess.Popen(
+            ["sh", "-ec", program],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+
+        def ready() -> str | None:
+            logs = (tmp_path / "block.out").read_text() + (tmp_path / "block.err").read_text()
+            assert process.poll() is None, logs
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base_url + "/readyz").status_code == 200:
+                    return logs
+            return None
+
+        try:
+            wait_until(ready, timeout=90, what="the PostgreSQL block's servers")
+            token = TOKEN.search((tmp_path / "block.out").read_text())
+            assert token, "token create printed no token"
+            image = httpx.get(
+                base_url + "/v2/manage/dockerhub/namespaces/official/repos/library$nginx",
+                headers={"X-Auth-Token": token.group()},
+            )
+            assert image.status_code == 200 and image.json()["name"] == "library/nginx"
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+            out.close()
+            err.close()
+
+
 def test_readme_curl_line_answers_what_the_readme_shows(make_serve):
     markdown = README.read_text(encoding="utf-8")
     [curl] = [block for block in code_blocks(markdown, "sh") if block.startswith("curl ")]
@@ -100,9 +187,7 @@ def test_readme_curl_line_answers_what_the_readme_shows(make_serve):
 def test_readme_python_snippets_run(make_serve, tmp_path):
     blocks = code_blocks(README.read_text(encoding="utf-8"), "python")
     assert blocks, "README.md has no Python snippet"
-    key = run_cli(make_serve.database_url, "key", "create", "readme")
-    assert key.code == 0, key.err
-    access_key_id, secret = key.out.split()
+    access_key_id, secret = readme_key_create(make_serve.database_url).split()
     program = substitute(
         "\n\n".join(blocks),
         {
