@@ -250,7 +250,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
             summary = images.import_records(records, progress)
     except (CatalogError, ImportConflict) as exc:
         raise CommandFailed(f"import failed, nothing written: {exc}") from None
-    print(f"imported {summary.total} records: {summary}", file=sys.stderr)
+    # The result of the command: on stdout, as the README says results are.
+    print(f"imported {summary.total} records: {summary}")
     return 0
 
 

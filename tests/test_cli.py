@@ -70,8 +70,9 @@ def test_import_loads_and_reports(db_url, repo, tmp_path):
     first = run_cli(db_url, "import", str(path))
     second = run_cli(db_url, "import", str(path))
 
-    assert first.code == 0 and "inserted 1, updated 0, unchanged 0" in first.err
-    assert second.code == 0 and "inserted 0, updated 0, unchanged 1" in second.err
+    # The summary is the command's result: on stdout, where the README says results go.
+    assert first.code == 0 and "inserted 1, updated 0, unchanged 0" in first.out
+    assert second.code == 0 and "inserted 0, updated 0, unchanged 1" in second.out
     assert repo.get("official", "library/nginx").collection_id == 7
 
 
