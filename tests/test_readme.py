@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -27,10 +28,11 @@ pytestmark = pytest.mark.slow  # runs `make serve` as its own process
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+T = TypeVar("T")
 TOKEN = re.compile(r"swr_[A-Za-z0-9_-]{43}")
 
 
-def wait_until(value: Callable[[], str | None], timeout: float, what: str) -> str:
+def wait_until(value: Callable[[], T | None], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while (result := value()) is None:
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -43,6 +45,7 @@ class MadeServer:
     base_url: str
     database_url: str
     token: str
+    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
 
     try:
         token = wait_until(printed_token, timeout=60, what="make serve to start")
-        yield MadeServer(base_url, database_url, token)
+        yield MadeServer(base_url, database_url, token, stdout)
     finally:
         # make and the server it started: the process group this test created.
         os.killpg(process.pid, signal.SIGTERM)
@@ -217,3 +220,30 @@ def test_readme_python_snippets_run(make_serve, tmp_path):
     assert any(line.startswith("404 SVCSTG.SWR.4040010 Image does not exist. ") for line in lines)
     # The generated client signing through SdkHmacSha256Auth (its sync() gives the model).
     assert sum("name='library/nginx'" in line for line in lines) == 2, output
+
+
+def test_readme_access_line_has_the_fields_in_the_order_serve_writes_them(make_serve):
+    [shown] = [b for b in code_blocks(README.read_text(encoding="utf-8"), "json") if "access" in b]
+    httpx.get(
+        make_serve.base_url + "/v2/manage/dockerhub/namespaces/official/repos/nginx",
+        headers={"X-Auth-Token": make_serve.token},
+    )
+
+    def access_line() -> dict[str, object] | None:
+        for line in make_serve.log.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("{"):
+                continue  # make's own echo of the command
+            record = json.loads(line)
+            if record.get("operation") == "show_official_image" and record.get("status") == 200:
+                return record
+        return None
+
+    written = wait_until(access_line, timeout=10, what="an access line")
+    assert list(json.loads(shown)) == list(written)
+
+
+def test_readme_configuration_table_is_one_table():
+    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    rows = [n for n, line in enumerate(section.splitlines()) if line.startswith("|")]
+    assert rows == list(range(rows[0], rows[-1] + 1)), "a blank line cuts the table in two"
