@@ -24,7 +24,7 @@ from bench.report import markdown_table, note
 from bench.service import run_command
 from bench.stores import fresh_database
 
-# The summary line `import` prints on stderr.
+# The summary line `import` prints on stdout.
 _SUMMARY = re.compile(
     r"inserted (?P<inserted>\d+), updated (?P<updated>\d+), unchanged (?P<unchanged>\d+)"
 )
@@ -62,7 +62,7 @@ def _timed_import(
     store: str, phase: str, database_url: str, catalog: Path, records: int, expected: str
 ) -> ImportResult:
     run = run_command(database_url, "import", str(catalog))
-    counts = _summary_counts(run.stderr)
+    counts = _summary_counts(run.stdout, run.stderr)
     # An import that did something else than expected measured the wrong thing.
     if counts[expected] != records:
         raise BenchError(f"{store} {phase}: expected {expected} {records}, the CLI said {counts}")
@@ -74,8 +74,8 @@ def _timed_import(
     return result
 
 
-def _summary_counts(stderr: str) -> dict[str, int]:
-    matches = list(_SUMMARY.finditer(stderr))
+def _summary_counts(stdout: str, stderr: str) -> dict[str, int]:
+    matches = list(_SUMMARY.finditer(stdout))
     if not matches:
         raise BenchError(f"`import` printed no summary line:\n{stderr[-2000:]}")
     return {key: int(value) for key, value in matches[-1].groupdict().items()}

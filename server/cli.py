@@ -32,7 +32,13 @@ from server.catalog.files import (
 )
 from server.ops.logging import configure_logging
 from server.ops.workers import multiprocess_metrics
-from server.settings import Settings, SettingsError, display_value, setting_infos
+from server.settings import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    SettingsError,
+    display_value,
+    setting_infos,
+)
 from server.spec import service_version, spec_version
 from server.store.access_keys import AccessKeyError, AccessKeyStore
 from server.store.db import make_engine
@@ -80,6 +86,16 @@ class Stores:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            database = self._settings.sqlite_path()
+            if database is not None and not database.exists():
+                # A command run with another SWR_DATABASE_URL (or .env) than the server's would
+                # otherwise work on an empty database of its own without a word.
+                print(
+                    f"note: no database at {database}: creating a new, empty one "
+                    "(SWR_DATABASE_URL chooses another)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             engine = make_engine(self._settings)
             try:
                 prepare_schema(engine)
@@ -131,7 +147,17 @@ def progress_reporter(label: str, total: int | None = None) -> Iterator[Callable
     yield update
 
 
+def database_text(settings: Settings) -> str:
+    """The database as an operator recognises it: the SQLite file, or the URL, password masked."""
+    database = settings.sqlite_path()
+    if database is not None:
+        return str(database.resolve())
+    info = next(info for info in setting_infos() if info.name == "database_url")
+    return display_value(info, settings.database_url)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    log.info("database: %s", database_text(settings))
     images, tokens = stores.images, stores.tokens
     # Sample data only on request (make serve): made-up counts in a real catalog would stay,
     # since imports never delete.
@@ -224,7 +250,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
             summary = images.import_records(records, progress)
     except (CatalogError, ImportConflict) as exc:
         raise CommandFailed(f"import failed, nothing written: {exc}") from None
-    print(f"imported {summary.total} records: {summary}", file=sys.stderr)
+    # The result of the command: on stdout, as the README says results are.
+    print(f"imported {summary.total} records: {summary}")
     return 0
 
 
@@ -374,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swr-official-images",
         description="Serve and manage the SWR official images API. "
-        "The database is SWR_DATABASE_URL (default: a SQLite file under var/).",
+        f"The database is SWR_DATABASE_URL (default: {DEFAULT_DATABASE_URL}).",
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

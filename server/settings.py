@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy import make_url
@@ -23,8 +24,23 @@ from sqlalchemy.exc import ArgumentError
 ENV_PREFIX = "SWR_"
 ENV_FILE = ".env"
 
-# The embedded default: one SQLite file under var/ in the working directory, created on first start.
-DEFAULT_DATABASE_URL = "sqlite:///var/official-images.db"
+# Where a checkout keeps the embedded default: `var/` beside openapi.yaml.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def default_database_path() -> Path:
+    """The embedded default's SQLite file, an absolute path: `var/official-images.db` in the
+    checkout when the service runs from one (an editable install, `make serve`), else in the
+    user's data directory. Never relative: a command started in another directory must open the
+    same database as the server, not create an empty one there."""
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "openapi.yaml").is_file():
+        return _CHECKOUT / "var" / "official-images.db"
+    data = platformdirs.user_data_path("swr-official-images", appauthor=False)
+    return data / "official-images.db"
+
+
+# Resolved once, when the settings are first imported; created (with its folder) on first start.
+DEFAULT_DATABASE_URL = f"sqlite:///{default_database_path()}"
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 LogFormat = Literal["json", "human"]

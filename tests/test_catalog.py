@@ -7,7 +7,7 @@ import json
 import pytest
 
 from server.catalog.files import CatalogError, CatalogFormat, read_catalog, sample_catalog
-from tests.conftest import NESTED_IMAGE
+from tests.conftest import NESTED_IMAGE, record_to_json
 
 
 def write(tmp_path, records) -> object:
@@ -73,3 +73,10 @@ def test_non_arrays_are_refused(tmp_path):
         read_catalog(write(tmp_path, json.dumps({"images": []}, indent=2)))
     with pytest.raises(CatalogError, match="not valid JSON"):
         read_catalog(write(tmp_path, "[{"))
+
+
+def test_the_sample_catalog_holds_the_nested_names_the_docs_show():
+    # The READMEs call `library$nginx` and list the prefix `library$` against `make serve`.
+    nested = {r.name: r for r in sample_catalog() if "/" in r.name}
+    assert {"library/alpine", "library/nginx", "library/redis"} <= set(nested)
+    assert record_to_json(nested["library/nginx"]) == NESTED_IMAGE

@@ -81,3 +81,14 @@ def test_sample_catalog_is_what_serve_loads(repo):
     # serve loads exactly this into an empty database (see cmd_serve).
     summary = repo.import_records(sample_catalog())
     assert summary.inserted == len(sample_catalog()) >= 100
+
+
+def test_a_command_on_a_database_that_does_not_exist_says_it_creates_one(tmp_path):
+    missing = tmp_path / "elsewhere" / "official-images.db"
+
+    result = run_cli(f"sqlite:///{missing}", "token", "list")
+
+    assert result.code == 0, result.err
+    assert f"note: no database at {missing}: creating a new, empty one" in result.err
+    # An existing database is opened without a word.
+    assert "note:" not in run_cli(f"sqlite:///{missing}", "token", "list").err

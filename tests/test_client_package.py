@@ -100,7 +100,7 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_
         "patient nginx",
         "patient async library/nginx",
         f"listed {len(catalog)} from {min(catalog)}",
-        "nested ['library/nginx']",
+        f"nested {[name for name in sorted(catalog) if name.startswith('library/')]}",
     ]:
         assert expected in lines, output
     [invalid] = [line for line in lines if line.startswith("Not-A-Valid-Name ")]

@@ -82,7 +82,7 @@ def test_json_and_json_lines_import_alike(database_url, engine, tmp_path, writer
     result = run_cli(database_url, "import", str(path))
 
     assert result.code == 0, result.err
-    assert summary(2, inserted=2) in result.err
+    assert summary(2, inserted=2) in result.out
     assert [row.name for row in snapshot(engine)] == ["a", "b/c"]
 
 
@@ -220,7 +220,7 @@ def test_a_failure_while_writing_rolls_everything_back(database_url, engine, tmp
 
 def test_reimport_changes_nothing_and_updates_keep_their_ids(database_url, engine, tmp_path):
     first = write_json(tmp_path / "1.json", [image("a"), image("b"), image("c")])
-    assert summary(3, inserted=3) in run_cli(database_url, "import", str(first)).err
+    assert summary(3, inserted=3) in run_cli(database_url, "import", str(first)).out
     ids = {row.name: row.id for row in snapshot(engine)}
 
     again = run_cli(database_url, "import", str(first))
@@ -229,8 +229,8 @@ def test_reimport_changes_nothing_and_updates_keep_their_ids(database_url, engin
     )
     update = run_cli(database_url, "import", str(changed))
 
-    assert summary(3, unchanged=3) in again.err
-    assert summary(3, inserted=1, updated=1, unchanged=1) in update.err
+    assert summary(3, unchanged=3) in again.out
+    assert summary(3, inserted=1, updated=1, unchanged=1) in update.out
     rows = {row.name: row for row in snapshot(engine)}
     assert {name: rows[name].id for name in ids} == ids  # updated in place, nothing renumbered
     assert rows["b"].star_count == 1 and rows["b"].description == "new"
@@ -250,7 +250,7 @@ def test_export_writes_what_import_reads_back_identically(
 
     total = len(json.loads(catalog_file.read_text(encoding="utf-8")))
     assert result.code == 0 and f"exported {total} records" in result.err
-    assert summary(total, unchanged=total) in reimport.err
+    assert summary(total, unchanged=total) in reimport.out
     assert to_stdout.out == exported.read_text(encoding="utf-8")
     lines = exported.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == [row.id for row in snapshot(engine)]
@@ -283,7 +283,7 @@ def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monk
     # The file is read as it is imported: how many records it holds is known at the end.
     assert "importing: 10 records" in result.err
     assert "importing: 20 records" in result.err
-    assert summary(25, inserted=25) in result.err
+    assert summary(25, inserted=25) in result.out
     assert "\r" not in result.err and "%|" not in result.err
 
 
@@ -332,7 +332,7 @@ def test_an_import_does_not_hold_the_file(database_url, engine, tmp_path, layout
     )
 
     assert process.returncode == 0, process.stderr[-2000:]
-    assert summary(count, inserted=count) in process.stderr
+    assert summary(count, inserted=count) in process.stdout
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(images)).scalar_one() == count
 
@@ -389,10 +389,10 @@ def test_two_imports_at_once_neither_interleave_nor_lose_rows(database_url, engi
     ]
     outputs = [p.communicate(timeout=120) for p in processes]
 
-    for process, (_, err) in zip(processes, outputs, strict=True):
+    for process, (out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
         # Each changed all the shared rows (from the base, or from the other's values).
-        assert summary(shared + 500, inserted=500, updated=shared) in err
+        assert summary(shared + 500, inserted=500, updated=shared) in out
     rows = snapshot(engine)
     assert len(rows) == shared + 1000
     stars = {row.star_count for row in rows if row.name.startswith("shared-")}

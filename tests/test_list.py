@@ -129,7 +129,7 @@ def test_the_default_limit_is_the_spec_default(spec, live_server):
     ("prefix", "expected"),
     [
         ("ngin", ["nginx"]),  # a prefix, not a substring: library/nginx is not in it
-        ("library$", ["library/nginx"]),  # "$" stands for "/", as in paths
+        ("library$", ["library/alpine", "library/nginx", "library/redis"]),  # "$" is "/"
         ("library$ngin", ["library/nginx"]),
         ("re_", []),  # "_" is a character, not LIKE's wildcard: no "redis"
         ("r.", []),  # "." is a character, not a regex's wildcard

@@ -106,3 +106,16 @@ def test_make_serve_asks_for_the_sample_catalog():
 
     (serve,) = [line for line in plan.splitlines() if "swr-official-images serve" in line]
     assert "--sample" in serve.split() and "--dev-token" in serve.split()
+
+
+@pytest.mark.slow
+def test_serve_says_at_start_which_database_it_serves(tmp_path):
+    database = tmp_path / "new" / "official-images.db"
+
+    with serving(f"sqlite:///{database}", log=tmp_path / "serve.log"):
+        pass
+
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    messages = [json.loads(line).get("message") for line in lines if line.startswith("{")]
+    assert f"database: {database}" in messages, lines
+    assert any(line.startswith(f"note: no database at {database}: creating") for line in lines)

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+import server.settings as settings_module
 from server.cli import main as cli_main
 from server.settings import (
+    DEFAULT_DATABASE_URL,
     SettingInfo,
     Settings,
     SettingsError,
@@ -222,3 +224,37 @@ def test_version_names_the_service_and_the_spec(capsys, spec):
     version = importlib.metadata.version("swr-official-images")
     expected = f"swr-official-images {version} (API spec {spec['info']['version']})\n"
     assert capsys.readouterr().out == expected
+
+
+def test_the_default_database_is_one_absolute_path_whatever_the_working_directory(
+    monkeypatch, tmp_path
+):
+    seen = set()
+    for directory in (tmp_path / "a", tmp_path / "b"):
+        directory.mkdir()
+        monkeypatch.chdir(directory)
+        path = Settings.from_env().sqlite_path()
+        assert path is not None and path.is_absolute(), path
+        seen.add(path)
+    assert len(seen) == 1
+    # From a checkout (as in these tests): beside the project, where `make serve` keeps it.
+    assert seen == {Path(__file__).resolve().parent.parent / "var" / "official-images.db"}
+
+
+def test_outside_a_checkout_the_default_database_is_in_the_user_data_directory(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setattr(settings_module, "_CHECKOUT", tmp_path / "site-packages")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    path = settings_module.default_database_path()
+
+    assert path == tmp_path / "data" / "swr-official-images" / "official-images.db"
+
+
+def test_config_prints_where_the_default_database_is(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"SWR_DATABASE_URL={DEFAULT_DATABASE_URL}" in lines
+    assert DEFAULT_DATABASE_URL.startswith("sqlite:////"), "an absolute path"
