@@ -30,6 +30,7 @@ from pathlib import Path
 from unittest import mock
 
 import httpx
+import httpx._transports.default as httpx_transports
 import pytest
 import uvicorn
 from sqlalchemy import Engine, create_engine, make_url
@@ -108,6 +109,16 @@ def hermetic_settings(tmp_path_factory) -> Iterator[None]:
         for info in setting_infos():
             patch.delenv(info.variable, raising=False)
         patch.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_tls_context() -> Iterator[None]:
+    """Every httpx client (the tests' own and the generated client's) builds a TLS context and
+    loads the CA bundle into it, though the suite speaks plain HTTP: tens of milliseconds a
+    client, and the suite makes thousands. Contexts built with the same arguments are shared."""
+    create = functools.cache(httpx_transports.create_ssl_context)
+    with mock.patch.object(httpx_transports, "create_ssl_context", create):
         yield
 
 
