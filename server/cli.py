@@ -66,7 +66,15 @@ def parse_duration(text: str) -> timedelta:
 
 
 class CommandFailed(Exception):
-    """Ends a command with this message on stderr and exit status 1."""
+    """Ends a command with this message on stderr and exit status `status` (1 by default)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# What a shell reports for a command ended by SIGINT (128 + 2).
+INTERRUPTED = 130
 
 
 class Stores:
@@ -224,6 +232,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
             summary = images.import_records(records, progress)
     except (CatalogError, ImportConflict) as exc:
         raise CommandFailed(f"import failed, nothing written: {exc}") from None
+    except KeyboardInterrupt:
+        # The import is one transaction, rolled back on the way out.
+        raise CommandFailed("import interrupted, nothing written", INTERRUPTED) from None
     print(f"imported {summary.total} records: {summary}", file=sys.stderr)
     return 0
 
@@ -504,7 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args, settings, stores)
     except CommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.status
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except SQLAlchemyError as exc:
         # An operator's mistake (wrong URL, database down) deserves one line, not a traceback.
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
