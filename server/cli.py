@@ -37,7 +37,7 @@ from server.spec import service_version, spec_version
 from server.store.access_keys import AccessKeyError, AccessKeyStore
 from server.store.db import make_engine
 from server.store.images import ImportConflict, SqlImageRepository
-from server.store.master_key import load_master_key
+from server.store.master_key import MasterKeyError, load_master_key
 from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
 from server.store.tokens import TokenError, TokenStore, utc_now
 
@@ -105,9 +105,17 @@ class Stores:
     def tokens(self) -> TokenStore:
         return TokenStore(self.engine)
 
-    def access_keys(self, *, create_master_key: bool = False) -> AccessKeyStore:
-        master_key = load_master_key(self._settings, create=create_master_key)
-        return AccessKeyStore(self.engine, master_key)
+    def access_keys(self, *, master_key: bool = False) -> AccessKeyStore:
+        """The access keys; with the master key (made on SQLite if need be) when `master_key`.
+        Only issuing a key needs it: listing, disabling and deleting work without one, or
+        with a key file that cannot be used."""
+        if not master_key:
+            return AccessKeyStore(self.engine, None)
+        try:
+            key = load_master_key(self._settings, create=True)
+        except MasterKeyError as exc:
+            raise CommandFailed(str(exc)) from None
+        return AccessKeyStore(self.engine, key)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -319,7 +327,7 @@ def version_text() -> str:
 
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
-    keys = stores.access_keys(create_master_key=True)
+    keys = stores.access_keys(master_key=True)
     try:
         access_key_id, secret = keys.create(args.name)
     except AccessKeyError as exc:

@@ -9,6 +9,8 @@ the `config` command, error messages and (checked by a test) the README's config
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import ipaddress
 import re
@@ -37,6 +39,21 @@ DEFAULT_DATABASE_URL = "sqlite:///var/official-images.db"
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 LogFormat = Literal["json", "human"]
+
+
+# A master key (SWR_SECRET_KEY, or the key file's content): as many random bytes as the AES-256
+# key derived from it, in base64 as `openssl rand -base64 32` prints them and the key file is
+# written. Anything else (a phrase, an empty or truncated file) is refused: secrets encrypted
+# under a guessable key are as good as plain.
+MASTER_KEY_BYTES = 32
+
+
+def is_master_key(text: str) -> bool:
+    """Whether `text` is MASTER_KEY_BYTES bytes in padded base64, either alphabet."""
+    try:
+        return len(base64.b64decode(text, altchars=b"-_", validate=True)) == MASTER_KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
 
 
 class SettingsError(ValueError):
@@ -227,9 +244,8 @@ class Settings(BaseSettings):
         "master key that encrypts the AK/SK secrets; when unset, a SQLite store uses a key file "
         "beside the database (created on first start, mode 0600) and PostgreSQL has no AK/SK "
         "signing",
-        "a string of at least 32 characters, e.g. from `openssl rand -base64 32`",
+        "32 random bytes in base64 (44 characters), e.g. from `openssl rand -base64 32`",
         secret=True,
-        min_length=32,
     )
 
     # Per-process caches in front of the stores (server.store.cached). The time-to-live bounds
@@ -283,6 +299,14 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg":
             return value
         raise ValueError(f"unsupported database {url.drivername!r}")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the value.
+        if value is not None and not is_master_key(value.get_secret_value()):
+            raise ValueError("not a master key")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
