@@ -29,7 +29,7 @@ from server.store.access_keys import AccessKeyStore
 from server.store.cached import CachedImages, CachedTokens
 from server.store.db import make_engine
 from server.store.images import SqlImageRepository
-from server.store.master_key import load_master_key
+from server.store.master_key import MasterKeyError, load_master_key
 from server.store.migrations import head_revision, prepare_schema
 from server.store.tokens import TokenStore
 
@@ -55,10 +55,16 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             # fails here.
             prepare_schema(engine)
             # The embedded default makes its master key on first start; without one (PostgreSQL
-            # and no SWR_SECRET_KEY) tokens still work and signed requests are refused.
-            master_key = load_master_key(settings, create=True)
-            if master_key is None:
-                log.warning("AK/SK request signing is off: SWR_SECRET_KEY is not set")
+            # and no SWR_SECRET_KEY, or a key file that cannot be used) tokens still work and
+            # signed requests are refused.
+            try:
+                master_key = load_master_key(settings, create=True)
+            except MasterKeyError as exc:
+                master_key = None
+                log.error("AK/SK request signing is off: %s", exc)
+            else:
+                if master_key is None:
+                    log.warning("AK/SK request signing is off: SWR_SECRET_KEY is not set")
             with drain.on_signals():
                 # Lifespan state: every request sees these as request.state.<name>.
                 yield {

@@ -43,7 +43,7 @@ from server.spec import service_version, spec_version
 from server.store.access_keys import AccessKeyError, AccessKeyStore
 from server.store.db import make_engine
 from server.store.images import ImportConflict, SqlImageRepository
-from server.store.master_key import load_master_key
+from server.store.master_key import MasterKeyError, load_master_key
 from server.store.migrations import SchemaNotCurrent, current_revision, prepare_schema, upgrade
 from server.store.tokens import TokenError, TokenStore, utc_now
 
@@ -72,7 +72,15 @@ def parse_duration(text: str) -> timedelta:
 
 
 class CommandFailed(Exception):
-    """Ends a command with this message on stderr and exit status 1."""
+    """Ends a command with this message on stderr and exit status `status` (1 by default)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# What a shell reports for a command ended by SIGINT (128 + 2).
+INTERRUPTED = 130
 
 
 class Stores:
@@ -113,9 +121,17 @@ class Stores:
     def tokens(self) -> TokenStore:
         return TokenStore(self.engine)
 
-    def access_keys(self, *, create_master_key: bool = False) -> AccessKeyStore:
-        master_key = load_master_key(self._settings, create=create_master_key)
-        return AccessKeyStore(self.engine, master_key)
+    def access_keys(self, *, master_key: bool = False) -> AccessKeyStore:
+        """The access keys; with the master key (made on SQLite if need be) when `master_key`.
+        Only issuing a key needs it: listing, disabling and deleting work without one, or
+        with a key file that cannot be used."""
+        if not master_key:
+            return AccessKeyStore(self.engine, None)
+        try:
+            key = load_master_key(self._settings, create=True)
+        except MasterKeyError as exc:
+            raise CommandFailed(str(exc)) from None
+        return AccessKeyStore(self.engine, key)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -250,6 +266,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
             summary = images.import_records(records, progress)
     except (CatalogError, ImportConflict) as exc:
         raise CommandFailed(f"import failed, nothing written: {exc}") from None
+    except KeyboardInterrupt:
+        # The import is one transaction, rolled back on the way out.
+        raise CommandFailed("import interrupted, nothing written", INTERRUPTED) from None
     # The result of the command: on stdout, as the README says results are.
     print(f"imported {summary.total} records: {summary}")
     return 0
@@ -335,7 +354,7 @@ def version_text() -> str:
 
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
-    keys = stores.access_keys(create_master_key=True)
+    keys = stores.access_keys(master_key=True)
     try:
         access_key_id, secret = keys.create(args.name)
     except AccessKeyError as exc:
@@ -531,7 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args, settings, stores)
     except CommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.status
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except SQLAlchemyError as exc:
         # An operator's mistake (wrong URL, database down) deserves one line, not a traceback.
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

@@ -2,22 +2,33 @@
 validated, and passed to `create_app` explicitly.
 
 Precedence, highest first: a command-line flag, an environment variable, a line of `.env` in the
-working directory, the default below. Each field's `setting(...)` also documents it: the
-variable's meaning and what it allows feed `serve --help`, the `config` command, error messages
-and (checked by a test) the README's configuration table.
+working directory, the default below. `.env` is read strictly (`read_dotenv`). Each field's
+`setting(...)` also documents it: the variable's meaning and what it allows feed `serve --help`,
+the `config` command, error messages and (checked by a test) the README's configuration table.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import ipaddress
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import platformdirs
+from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -44,6 +55,21 @@ DEFAULT_DATABASE_URL = f"sqlite:///{default_database_path()}"
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 LogFormat = Literal["json", "human"]
+
+
+# A master key (SWR_SECRET_KEY, or the key file's content): as many random bytes as the AES-256
+# key derived from it, in base64 as `openssl rand -base64 32` prints them and the key file is
+# written. Anything else (a phrase, an empty or truncated file) is refused: secrets encrypted
+# under a guessable key are as good as plain.
+MASTER_KEY_BYTES = 32
+
+
+def is_master_key(text: str) -> bool:
+    """Whether `text` is MASTER_KEY_BYTES bytes in padded base64, either alphabet."""
+    try:
+        return len(base64.b64decode(text, altchars=b"-_", validate=True)) == MASTER_KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
 
 
 class SettingsError(ValueError):
@@ -73,10 +99,9 @@ class Settings(BaseSettings):
     """The service's settings. Immutable. Built directly (`Settings(database_url=...)`) it holds
     exactly the values given and the defaults; `Settings.from_env()` reads the environment."""
 
+    # No env_file here: `.env` is read by from_env() alone, strictly (read_dotenv).
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=ENV_FILE,
-        env_file_encoding="utf-8",
         frozen=True,
         extra="forbid",
         validate_default=True,
@@ -235,9 +260,8 @@ class Settings(BaseSettings):
         "master key that encrypts the AK/SK secrets; when unset, a SQLite store uses a key file "
         "beside the database (created on first start, mode 0600) and PostgreSQL has no AK/SK "
         "signing",
-        "a string of at least 32 characters, e.g. from `openssl rand -base64 32`",
+        "32 random bytes in base64 (44 characters), e.g. from `openssl rand -base64 32`",
         secret=True,
-        min_length=32,
     )
 
     # Per-process caches in front of the stores (server.store.cached). The time-to-live bounds
@@ -292,6 +316,14 @@ class Settings(BaseSettings):
             return value
         raise ValueError(f"unsupported database {url.drivername!r}")
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the value.
+        if value is not None and not is_master_key(value.get_secret_value()):
+            raise ValueError("not a master key")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -334,9 +366,12 @@ class Settings(BaseSettings):
         given: dict[str, Any] = {
             name: value for name, value in overrides.items() if value is not None
         }
+        dotenv = read_dotenv(Path(env_file)) if env_file is not None else {}
+        # pydantic-settings' own sources map variables to fields (prefix, case, NoDecode), the
+        # file's values exactly like the environment's.
+        values = {**_DotEnvLines(cls, dotenv)(), **EnvSettingsSource(cls)(), **given}
         try:
-            read = _FromEnvironment(_env_file=env_file, **given)
-            return cls(**{name: getattr(read, name) for name in cls.model_fields})
+            return cls(**values)
         except ValidationError as exc:
             raise SettingsError(_describe(exc, given)) from None
 
@@ -348,19 +383,52 @@ class Settings(BaseSettings):
         return None
 
 
-class _FromEnvironment(Settings):
-    model_config = SettingsConfigDict(extra="ignore")
+class _DotEnvLines(EnvSettingsSource):
+    """The settings found in `.env`'s lines, mapped to fields as the environment's are."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, dotenv_settings)
+    def __init__(self, settings_cls: type[BaseSettings], lines: Mapping[str, str]) -> None:
+        self._lines = lines
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Case-insensitive, as pydantic-settings reads the environment: swr_port is SWR_PORT.
+        return {name.lower(): value for name, value in self._lines.items()}
+
+
+_NEWLINE = re.compile(r"\r\n|\n|\r")
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The `NAME=value` lines of a `.env` file ({} when there is none), with python-dotenv's
+    syntax (`#` comments, `export`, quotes), read in time linear in its size. Values are taken
+    literally: `${NAME}` is not expanded, since a password may contain it. Raises SettingsError
+    naming the file and line when a line is not `NAME=value` or the file is not UTF-8 text."""
+    # Not a regular file (a virtualenv is often called .env): no settings file, as before.
+    if not (path.is_file() or path.is_fifo()):
+        return {}
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SettingsError(f"{path}, line {line}: not UTF-8 text") from None
+    values: dict[str, str] = {}
+    # python-dotenv's own parser, without dotenv_values(): that one skips a line it cannot
+    # parse (with a warning), expands ${NAME}, and copies the environment once per line.
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error or (binding.key is not None and binding.value is None):
+            # A binding starts with the blank lines before it: count them in. The line itself
+            # is not shown, it may hold a secret.
+            original = binding.original.string
+            blank = original[: len(original) - len(original.lstrip())]
+            line = binding.original.line + len(_NEWLINE.findall(blank))
+            raise SettingsError(f"{path}, line {line}: not a NAME=value line")
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
 
 
 @dataclass(frozen=True)

@@ -397,3 +397,36 @@ def test_two_imports_at_once_neither_interleave_nor_lose_rows(database_url, engi
     assert len(rows) == shared + 1000
     stars = {row.star_count for row in rows if row.name.startswith("shared-")}
     assert stars in ({1}, {2})  # all from one import or the other, never a mix
+
+
+def test_ctrl_c_during_an_import_is_one_line_exit_130_and_writes_nothing(
+    database_url, engine, tmp_path, monkeypatch
+):
+    run_cli(database_url, "import", str(write_json(tmp_path / "base.json", [image("a")])))
+    before = snapshot(engine)
+    load = server.store.images._bulk_load
+
+    def load_then_interrupt(conn, staging, records, progress):
+        load(conn, staging, records, progress)
+        conn.execute(images.update().values(star_count=0))  # a write that must not survive
+        raise KeyboardInterrupt  # what Python raises on SIGINT, wherever the import is
+
+    monkeypatch.setattr(server.store.images, "_bulk_load", load_then_interrupt)
+    changed = write_json(tmp_path / "c.json", [image("a", star_count=1), image("b")])
+
+    result = run_cli(database_url, "import", str(changed))
+
+    assert (result.code, result.out) == (130, "")
+    assert result.err == "error: import interrupted, nothing written\n", result.err
+    assert snapshot(engine) == before
+
+
+def test_ctrl_c_during_another_command_is_one_line_exit_130(database_url, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server.store.images.SqlImageRepository, "iter_all", interrupted)
+
+    result = run_cli(database_url, "export")
+
+    assert (result.code, result.err) == (130, "error: interrupted\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,99 @@ def test_config_prints_where_the_default_database_is(capsys, monkeypatch, tmp_pa
     lines = capsys.readouterr().out.splitlines()
     assert f"SWR_DATABASE_URL={DEFAULT_DATABASE_URL}" in lines
     assert DEFAULT_DATABASE_URL.startswith("sqlite:////"), "an absolute path"
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "SWR_PORT 8080",  # no '='
+        "SWR_WORKERS",  # a name alone
+        "=8080",  # no name
+        'SWR_DATABASE_URL="postgresql+psycopg://swr:hunter2@db/swr',  # quote never closed
+        "SWR_HOST='10.0.0.1' hunter2",  # something after the closing quote
+        "hunter2 is the password",
+    ],
+)
+def test_a_malformed_dotenv_line_stops_the_cli_with_status_2_naming_the_file_and_line(
+    monkeypatch, tmp_path, bad_line
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        f"# settings\n\n{bad_line}\nSWR_LOG_LEVEL=DEBUG\n", encoding="utf-8"
+    )
+    database = tmp_path / "never.db"
+
+    result = run_cli(f"sqlite:///{database}", "token", "list")
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err == "error: .env, line 3: not a NAME=value line\n", result.err
+    assert not database.exists(), "a bad .env must stop the command before it starts"
+
+
+def test_a_dotenv_that_is_not_utf8_stops_the_cli_with_status_2(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"SWR_PORT=8080\n# caf\xe9\nSWR_WORKERS=2\n")
+    database = tmp_path / "never.db"
+
+    result = run_cli(f"sqlite:///{database}", "token", "list")
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err == "error: .env, line 2: not UTF-8 text\n", result.err
+    assert not database.exists()
+
+
+def test_an_unreadable_dotenv_stops_the_cli_with_status_2(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SWR_PORT=8080\n", encoding="utf-8")
+
+    def unreadable(path: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # The suite may run as root, who reads a file whatever its mode.
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    result = run_cli(f"sqlite:///{tmp_path}/never.db", "token", "list")
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err == "error: .env: cannot read it: Permission denied\n", result.err
+
+
+def test_a_dotenv_directory_is_not_a_settings_file(monkeypatch, tmp_path):
+    # A virtualenv is often called .env.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").mkdir()
+
+    assert Settings.from_env().port == 8080
+
+
+@pytest.mark.parametrize("quote", ["", '"', "'"])
+def test_dotenv_values_are_taken_literally(monkeypatch, tmp_path, quote):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PART", "expanded")
+    url = "postgresql+psycopg://swr:pa${PART}ss$PART@db/swr"
+    (tmp_path / ".env").write_text(
+        f"OTHER=${{PART}}\nSWR_DATABASE_URL={quote}{url}{quote}\n", encoding="utf-8"
+    )
+
+    assert Settings.from_env().database_url == url
+
+
+def _dotenv_cpu_seconds(directory: Path, lines: int) -> float:
+    (directory / ".env").write_text(
+        "".join(f"OTHER_TOOL_{i}=value-{i}\n" for i in range(lines)) + "SWR_PORT=7000\n",
+        encoding="utf-8",
+    )
+    start = time.process_time()
+    assert Settings.from_env().port == 7000
+    return time.process_time() - start
+
+
+def test_reading_dotenv_scales_linearly_with_its_lines(monkeypatch, tmp_path):
+    # A ratio, not a threshold: sixteen times the lines may cost about sixteen times the CPU
+    # (up to twice that for noise), not the 256 times of a quadratic reader.
+    monkeypatch.chdir(tmp_path)
+    small = min(_dotenv_cpu_seconds(tmp_path, 1_000) for _ in range(3))
+    for _ in range(3):
+        large = _dotenv_cpu_seconds(tmp_path, 16_000)
+        if large / small < 32:
+            break
+    assert large / small < 32, (small, large)
