@@ -87,7 +87,7 @@ test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
 
 fuzz: $(STAMP)
-	$(BIN)/python -m tests.fuzz --max-examples $(FUZZ_EXAMPLES)
+	$(BIN)/python -m tests.support.fuzz --max-examples $(FUZZ_EXAMPLES)
 
 # Figures for comparison side by side in one run, not pass/fail thresholds. Needs wrk. The JSON
 # of the last run is bench/results/latest.json.

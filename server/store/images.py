@@ -608,7 +608,7 @@ def _sqlite_datetime(value: datetime) -> str:
 def _to_driver(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """SQLAlchemy's conversion of a column's values for the driver, if it has one. SQLite's
     DATETIME is SQLAlchemy's own text format, which its processor builds with %-formatting;
-    `isoformat` writes the same text (tests/test_images_repository.py compares them) three
+    `isoformat` writes the same text (tests/store/test_images_repository.py compares them) three
     times faster, once a record."""
     if dialect.name == "sqlite" and isinstance(column.type, DateTime):
         return _sqlite_datetime

@@ -1,0 +1,119 @@
+"""The app builds: the spec is valid, every operationId resolves, the error codes agree."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+from connexion.exceptions import ResolverError
+from openapi_spec_validator import validate
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.http.error_codes import ErrorCode
+from server.settings import Settings
+from server.spec import SPEC_PATH, load_spec
+from tests.support.contract import LIST_PATH, documented_statuses, expected_error_code, resolve
+
+
+def test_the_server_binds_the_spec_the_client_is_generated_from():
+    # `make generate` reads the top-level openapi.yaml; a copy inside the package would let a
+    # spec edit change the client but not the server.
+    top_level = Path(__file__).resolve().parents[2] / "openapi.yaml"
+    assert SPEC_PATH.resolve() == top_level
+
+
+def test_spec_is_valid_openapi_3_0(spec):
+    assert spec["openapi"].startswith("3.0.")
+    validate(spec)
+
+
+def test_every_operation_id_resolves_to_a_handler(spec):
+    handlers = importlib.import_module("server.handlers")
+    operation_ids = [
+        op["operationId"]
+        for path in spec["paths"].values()
+        for method, op in path.items()
+        if isinstance(op, dict) and "operationId" in op
+    ]
+    assert operation_ids
+    for operation_id in operation_ids:
+        assert "." not in operation_id, "keep operationIds bare: the client names modules by them"
+        assert callable(getattr(handlers, operation_id, None)), operation_id
+
+
+def test_app_starts_with_its_lifespan_and_serves_its_spec(spec, database_url):
+    app = create_app(Settings(database_url=database_url))
+    with TestClient(app) as client:  # runs start-up: spec, resolver, middleware, schema
+        response = client.get("/openapi.json")
+    assert response.status_code == 200
+    served = response.json()
+    # The document is openapi.yaml's: every path with the same operations and responses.
+    assert served["info"] == spec["info"]
+    assert served["paths"].keys() == spec["paths"].keys()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and "responses" in operation:
+                got = served["paths"][path][method]
+                assert got["operationId"] == operation["operationId"], (path, method)
+                assert got["responses"].keys() == operation["responses"].keys(), (path, method)
+
+
+def test_a_missing_handler_stops_start_up(database_url, monkeypatch):
+    """With lifespan on (as `serve` runs it) a broken binding fails start-up, not requests."""
+    monkeypatch.delattr(importlib.import_module("server.handlers"), "show_official_image")
+    app = create_app(Settings(database_url=database_url))
+    with pytest.raises(ResolverError), TestClient(app):
+        pass
+
+
+def test_error_codes_match_the_spec(spec):
+    by_status = {
+        400: ErrorCode.INVALID_PARAMETER,
+        401: ErrorCode.AUTHENTICATION_FAILED,
+        404: ErrorCode.IMAGE_NOT_FOUND,
+        414: ErrorCode.INVALID_PARAMETER,
+        431: ErrorCode.INVALID_PARAMETER,
+        500: ErrorCode.IMAGE_QUERY_FAILED,
+        505: ErrorCode.INVALID_PARAMETER,
+    }
+    assert documented_statuses(spec) == {200, 304, *by_status}
+    for status, code in by_status.items():
+        assert expected_error_code(spec, status) == code.value
+    # A list has no image to miss: its only 404 is a path that names nothing.
+    listing = {**by_status, 404: ErrorCode.NO_SUCH_RESOURCE}
+    assert documented_statuses(spec, path=LIST_PATH) == {200, 304, *listing}
+    for status, code in listing.items():
+        assert expected_error_code(spec, status, path=LIST_PATH) == code.value
+    not_ready = resolve(spec, spec["paths"]["/readyz"]["get"]["responses"]["503"])
+    assert not_ready["content"]["application/json"]["example"]["error_code"] == (
+        ErrorCode.NOT_READY.value
+    )
+
+
+@pytest.mark.parametrize("method", ["head", "get", "options"])
+def test_the_list_answers_with_the_statuses_of_the_details(spec, method):
+    # The same transport, security, validation and conditional requests stand in front of
+    # both paths.
+    assert documented_statuses(spec, method, LIST_PATH) == documented_statuses(spec, method)
+
+
+@pytest.mark.parametrize("template", [*load_spec()["paths"]])
+def test_the_allow_header_lists_the_spec_methods(spec, template):
+    from server.handlers import ALLOWED_METHODS
+
+    path = spec["paths"][template]
+    declared = {
+        m.upper()
+        for m in path
+        if m in {"get", "head", "options", "put", "post", "delete", "patch", "trace"}
+    }
+    assert not declared & set(path["x-other-methods"]["methods"])
+    if template in ("/healthz", "/readyz"):
+        # The probes serve GET and HEAD, and say so in their 405's Allow.
+        allow = spec["components"]["headers"]["Allow-Probe"]["schema"]["enum"]
+        assert allow == [", ".join(m for m in ("GET", "HEAD") if m in declared)]
+        return
+    assert set(ALLOWED_METHODS.split(", ")) == declared
+    assert spec["components"]["headers"]["Allow"]["schema"]["enum"] == [ALLOWED_METHODS]

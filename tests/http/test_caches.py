@@ -1,0 +1,498 @@
+"""The caches in front of the stores: bounded, short-lived, and never evicting what is in use
+for what is unknown. Through the real server on both stores, and across two server processes
+sharing one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import sqlite3
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from server.app import create_app
+from server.settings import Settings
+from server.store import cached
+from server.store.cache import MISSING, SingleFlight, TtlLru
+from server.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
+from server.store.db import images, make_engine
+from server.store.images import Image, ImageNotFound, ReaderBusy, SqlImageRepository
+from server.store.tokens import RejectReason, TokenRejected, TokenStore, hash_token, utc_now
+from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
+from tests.processes.test_postgresql_service import CACHE_TTL, serve_workers
+
+PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
+HOT = ("nginx", "redis", "postgres")
+
+
+def image_path(repository: str) -> str:
+    return PATH.format(namespace="official", repository=repository)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_entry_lives_at_most_ttl_seconds():
+    clock = FakeClock()
+    cache: TtlLru[str] = TtlLru(size=4, ttl=0.5, clock=clock)
+    cache.put("a", "A")
+    clock.now += 0.4
+    assert cache.get("a") == "A"
+    clock.now += 0.1
+    assert cache.get("a") is MISSING
+    assert len(cache) == 0
+
+
+def test_the_least_recently_used_entry_makes_room():
+    cache: TtlLru[int] = TtlLru(size=2, ttl=1, clock=FakeClock())
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # now b is the least recently used
+    cache.put("c", 3)
+    assert cache.stored_keys() == ["a", "c"]
+
+
+def test_size_zero_caches_nothing():
+    cache: TtlLru[int] = TtlLru(size=0, ttl=1)
+    cache.put("a", 1)
+    assert cache.get("a") is MISSING
+    assert len(cache) == 0
+
+
+def test_an_entry_past_half_its_ttl_is_served_and_due_for_a_reload():
+    clock = FakeClock()
+    cache: TtlLru[str] = TtlLru(size=4, ttl=0.5, clock=clock)
+    cache.put("a", "A")
+    clock.now += 0.2
+    assert cache.lookup("a") == ("A", False)
+    clock.now += 0.05
+    assert cache.lookup("a") == ("A", True)
+    clock.now += 0.25
+    assert cache.lookup("a") == (MISSING, False)
+
+
+def test_an_entry_ages_from_when_its_load_began():
+    clock = FakeClock()
+    cache: TtlLru[str] = TtlLru(size=4, ttl=0.5, clock=clock)
+    began = clock.now
+    clock.now += 0.4  # the load took this long
+    cache.put("a", "A", loaded_at=began)
+    clock.now += 0.1
+    assert cache.get("a") is MISSING
+
+
+def run_together(load, callers: int, *, cancel_one: bool = False) -> tuple[list, list]:
+    """`callers` concurrent SingleFlight runs of `load` for one key, held until all have
+    asked; returns the loads made and each caller's result (or exception)."""
+    flight = SingleFlight()
+    calls: list[int] = []
+    release = threading.Event()
+
+    def held_load(value: int) -> int:
+        calls.append(value)
+        release.wait(10)
+        return load(value)
+
+    async def main() -> list:
+        tasks = [asyncio.create_task(flight.run("key", held_load, 21)) for _ in range(callers)]
+        while not calls:
+            await asyncio.sleep(0.01)
+        if cancel_one:
+            tasks[0].cancel()
+        release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert len(flight) == 0
+        return results
+
+    return calls, asyncio.run(main())
+
+
+def test_concurrent_misses_make_one_load():
+    calls, results = run_together(lambda value: value * 2, 10)
+    assert calls == [21]
+    assert results == [42] * 10
+
+
+def test_every_caller_of_a_failed_load_gets_its_error():
+    def fail(_value: int) -> int:
+        raise ImageNotFound("official", "gone")
+
+    calls, results = run_together(fail, 5)
+    assert calls == [21]
+    assert all(isinstance(r, ImageNotFound) for r in results)
+
+
+def test_a_caller_going_away_does_not_cancel_the_others():
+    calls, results = run_together(lambda value: value * 2, 3, cancel_one=True)
+    assert calls == [21]
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1:] == [42, 42]
+
+
+def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
+    token = TokenStore(engine).create("short", timedelta(hours=1))
+    tokens = CachedTokens(TokenStore(engine), size=10, ttl=1)
+    assert asyncio.run(tokens.verify(token)).name == "short"
+    assert hash_token(token) in tokens.known.stored_keys()
+    # The cached record still says when the token expires.
+    monkeypatch.setattr(cached, "utc_now", lambda: utc_now() + timedelta(hours=2))
+    with pytest.raises(TokenRejected) as refused:
+        asyncio.run(tokens.verify(token))
+    assert refused.value.reason is RejectReason.EXPIRED
+
+
+def test_each_refusal_from_the_cache_is_a_new_exception_with_its_own_traceback(engine):
+    # Raising one cached exception object again and again chained every raise into its
+    # traceback: each refused request's frames stayed alive until a full garbage collection,
+    # and a flood of refused requests made those collections stop the server for 50-100 ms.
+    tokens = CachedTokens(TokenStore(engine), size=10, ttl=60)
+    unknown = "swr_" + "x" * 43
+
+    async def refusals() -> list[TokenRejected]:
+        raised = []
+        for _ in range(4):
+            with pytest.raises(TokenRejected) as refused:
+                await tokens.verify(unknown)
+            raised.append(refused.value)
+        return raised
+
+    raised = asyncio.run(refusals())
+    assert hash_token(unknown) in tokens.refused.stored_keys()
+    assert [error.reason for error in raised] == [RejectReason.UNKNOWN] * 4
+    # The last three come from the cache: three objects, each with one call's frames.
+    from_cache = raised[1:]
+    assert len({id(error) for error in from_cache}) == 3
+    depths = {len(traceback.extract_tb(error.__traceback__)) for error in from_cache}
+    assert len(depths) == 1
+
+
+class HeldTokenStore(TokenStore):
+    """The real store, whose lookups wait until the test lets them go."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.release = threading.Event()
+        self.calls = 0
+
+    def verify(self, token: str):
+        self.calls += 1
+        assert self.release.wait(10)
+        return super().verify(token)
+
+
+def test_a_token_due_for_a_reload_is_answered_without_waiting_for_it(engine):
+    token = TokenStore(engine).create("hot", timedelta(hours=1))
+    store = HeldTokenStore(engine)
+    tokens = CachedTokens(store, size=10, ttl=0.5)
+    clock = FakeClock()
+    tokens.known.clock = tokens.refused.clock = clock
+
+    async def main() -> None:
+        store.release.set()
+        assert (await tokens.verify(token)).name == "hot"
+        assert store.calls == 1
+        store.release.clear()
+        TokenStore(engine).revoke("hot")
+        clock.now += 0.3  # due for a reload, not expired
+        # Answered from the cache while the reload waits in the thread pool; the callers
+        # after it join that one reload.
+        for _ in range(3):
+            assert (await tokens.verify(token)).name == "hot"
+        assert hash_token(token) in tokens.loads
+        await until(lambda: store.calls == 2)
+        store.release.set()
+        await until(lambda: hash_token(token) not in tokens.loads)
+        # The reload saw the revocation: refused from now on, not a whole TTL later.
+        with pytest.raises(TokenRejected) as refused:
+            await tokens.verify(token)
+        assert refused.value.reason is RejectReason.REVOKED
+        assert store.calls == 2
+
+    asyncio.run(main())
+
+
+def test_an_image_due_for_a_reload_is_answered_with_what_the_reload_read(
+    store, database_url, catalog_file
+):
+    """On SQLite the reload reads on the loop and answers at once; on PostgreSQL the request
+    is answered from the cache and the reload fills it in the background."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    images = CachedImages(SqlImageRepository(engine), size=10, ttl=0.5)
+    clock = FakeClock()
+    images.found.clock = images.missing.clock = clock
+    key = ("official", "nginx")
+
+    async def main() -> None:
+        first = await images.get(*key)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE images SET star_count = star_count + 1 WHERE namespace = 'official'"
+                " AND name = 'nginx'"
+            )
+        clock.now += 0.3
+        served = await images.get(*key)
+        if store == "sqlite":
+            assert served.star_count == first.star_count + 1
+        else:
+            assert served == first
+            await until(lambda: key not in images.loads)
+        assert cast_image(images.found.get(key)).star_count == first.star_count + 1
+        assert images.found.lookup(key)[1] is False  # stamped afresh
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "DELETE FROM images WHERE namespace = 'official' AND name = 'nginx'"
+            )
+        clock.now += 0.3
+        if store == "sqlite":
+            with pytest.raises(ImageNotFound):
+                await images.get(*key)
+        else:
+            await images.get(*key)
+            await until(lambda: key not in images.loads)
+        assert images.found.get(key) is MISSING
+        with pytest.raises(ImageNotFound):
+            await images.get(*key)
+
+    try:
+        asyncio.run(main())
+    finally:
+        images.close()
+        engine.dispose()
+
+
+async def until(condition, timeout: float = 10) -> None:
+    """Wait for `condition()` to hold, letting the loop run (a thread pool load finish)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_cached_images_hold_nothing_the_garbage_collector_visits(database_url, catalog_file):
+    # Every full collection visits each tracked object and the objects it refers to: cached
+    # Image objects made each pass cost 15-20 ms at 10,000 entries, all requests waiting.
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    repository = SqlImageRepository(engine)
+    images = CachedImages(repository, size=1000, ttl=60)
+    names = [record["name"] for record in json.loads(catalog_file.read_text())]
+
+    async def main() -> None:
+        for name in names:
+            await images.get("official", name)
+        gc.collect()
+        keys = images.found.stored_keys()
+        assert len(keys) == len(names)
+        for key in keys:
+            assert not gc.is_tracked(images.found.get(key)), key
+            # What the cache serves is still the image as read.
+            assert await images.get(*key) == repository.get(*key)
+
+    try:
+        asyncio.run(main())
+    finally:
+        images.close()
+        engine.dispose()
+
+
+def cast_image(value: object) -> Image:
+    """The image a cache entry holds (as its row of column values)."""
+    assert value is not MISSING
+    return Image.from_row(value)
+
+
+@contextlib.contextmanager
+def cached_server(database_url, catalog_file, **settings) -> Iterator[tuple[str, object, str]]:
+    """A loaded server with small caches; yields its URL, its app and a valid token."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    server_settings = Settings(database_url=database_url, validate_responses=True, **settings)
+    engine = make_engine(server_settings)
+    try:
+        token = issue_tokens(database_url, engine).valid
+        app = create_app(server_settings)
+        with serve(server_settings, app) as base_url:
+            yield base_url, app, token
+    finally:
+        engine.dispose()
+
+
+def test_a_flood_of_unknown_tokens_stays_bounded_and_keeps_the_token_in_use(
+    database_url, catalog_file
+):
+    with (
+        cached_server(database_url, catalog_file, token_cache_size=4) as (base_url, app, token),
+        httpx.Client(base_url=base_url) as client,
+    ):
+        assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
+        for i in range(50):
+            refused = client.get(image_path("nginx"), headers={"X-Auth-Token": f"swr_x{i}"})
+            assert refused.status_code == 401
+        tokens = app.caches["tokens"]
+        assert len(tokens.refused.stored_keys()) == 4
+        assert tokens.known.stored_keys() == [hash_token(token)]
+        assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
+
+
+def test_a_flood_of_unknown_images_stays_bounded_and_keeps_the_hot_images(
+    database_url, catalog_file
+):
+    with (
+        cached_server(database_url, catalog_file, image_cache_size=4) as (base_url, app, token),
+        httpx.Client(base_url=base_url, headers={"X-Auth-Token": token}) as client,
+    ):
+        for name in HOT:
+            assert client.get(image_path(name)).is_success
+        for i in range(50):
+            assert client.get(image_path(f"no-such-image-{i}")).status_code == 404
+        images = app.caches["images"]
+        assert len(images.missing.stored_keys()) == 4
+        assert sorted(images.found.stored_keys()) == sorted(("official", n) for n in HOT)
+        # Found images are bounded too: the least recently used make room.
+        for name in ("ubuntu", "alpine", "python"):
+            assert client.get(image_path(name)).is_success
+        assert len(images.found.stored_keys()) == 4
+
+
+def test_the_negative_caches_are_small_whatever_the_size_setting(database_url, catalog_file):
+    big = {"image_cache_size": 100_000, "token_cache_size": 100_000}
+    with cached_server(database_url, catalog_file, **big) as (_base_url, app, _token):
+        assert app.caches["images"].missing.size == NEGATIVE_CACHE_SIZE
+        assert app.caches["tokens"].refused.size == NEGATIVE_CACHE_SIZE
+
+
+def test_zero_ttl_caches_nothing(database_url, catalog_file):
+    with (
+        cached_server(database_url, catalog_file, cache_ttl=0) as (base_url, app, token),
+        httpx.Client(base_url=base_url, headers={"X-Auth-Token": token}) as client,
+    ):
+        assert client.get(image_path("nginx")).is_success
+        assert client.get(image_path("nginx")).is_success
+        images = app.caches["images"]
+        # Stored, but dead on arrival: every lookup goes to the store.
+        assert images.found.get(("official", "nginx")) is MISSING
+
+
+@pytest.mark.slow
+def test_two_server_processes_see_a_revocation_and_an_import_once_the_ttl_has_passed(
+    empty_postgresql_url, catalog_file, tmp_path
+):
+    url = migrate(empty_postgresql_url)
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    leaving = run_cli(url, "token", "create", "leaving").out.strip()
+    staying = run_cli(url, "token", "create", "staying").out.strip()
+    fresh = {**NESTED_IMAGE, "name": "fresh-image"}
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        serve_workers(url, 1, tmp_path / "a") as first,
+        serve_workers(url, 1, tmp_path / "b") as second,
+    ):
+        servers = (first.base_url, second.base_url)
+
+        def status(base_url: str, repository: str, token: str) -> int:
+            response = httpx.get(base_url + image_path(repository), headers={"X-Auth-Token": token})
+            return response.status_code
+
+        # Both processes now hold the token, the image and the missing image in their caches.
+        for base_url in servers:
+            assert status(base_url, "nginx", leaving) == 200
+            assert status(base_url, "fresh-image", staying) == 404
+
+        assert run_cli(url, "token", "revoke", "leaving").code == 0
+        fresh_file = tmp_path / "fresh.json"
+        fresh_file.write_text(json.dumps([fresh]), encoding="utf-8")
+        assert run_cli(url, "import", str(fresh_file)).code == 0
+        # Once the caches' time-to-live has passed, every process answers with the change.
+        time.sleep(CACHE_TTL)
+
+        for base_url in servers:
+            assert status(base_url, "nginx", leaving) == 401
+            assert status(base_url, "fresh-image", staying) == 200
+
+
+def test_the_ttl_cannot_exceed_one_second():
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        Settings(cache_ttl=1.5)
+
+
+def test_the_loop_reader_reads_what_sqlalchemy_reads(store, database_url, catalog_file):
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        repository = SqlImageRepository(engine)
+        reader = repository.loop_reader()
+        if store != "sqlite":
+            assert reader is None
+            return
+        assert reader is not None
+        try:
+            for name in ("nginx", NESTED_IMAGE["name"]):
+                assert reader.get("official", name) == repository.get("official", name)
+            with pytest.raises(ImageNotFound):
+                reader.get("official", "no-such-image")
+        finally:
+            reader.close()
+    finally:
+        engine.dispose()
+
+
+def test_an_image_from_a_row_is_the_image_built_field_by_field(store, database_url, catalog_file):
+    """Image.from_row skips the generated __init__: it must build the same value."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(images)).all()
+    finally:
+        engine.dispose()
+    assert len(rows) > 10
+    for row in rows:
+        built, fast = Image(**row._mapping), Image.from_row(row)
+        assert fast == built
+        assert hash(fast) == hash(built)
+        assert fast.to_api() == built.to_api()
+        assert vars(fast) == vars(built)
+
+
+class LockedDriver:
+    """Answers every statement as SQLite does when it would have to wait for a lock."""
+
+    def execute(self, *_args: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_busy_loop_reader_falls_back_to_the_thread_pool(tmp_path, catalog_file):
+    url = migrate(f"sqlite:///{tmp_path / 'busy.db'}")
+    assert run_cli(url, "import", str(catalog_file)).code == 0
+    engine = make_engine(Settings(database_url=url))
+    images = CachedImages(SqlImageRepository(engine), size=10, ttl=1)
+    try:
+        asyncio.run(images.get("official", "redis"))  # opens the loop reader
+        reader = images._loop_reader
+        assert reader is not None
+        real_driver, reader._driver = reader._driver, LockedDriver()
+        with pytest.raises(ReaderBusy):
+            reader.get("official", "nginx")
+        assert asyncio.run(images.get("official", "nginx")).name == "nginx"
+        with pytest.raises(ImageNotFound):
+            asyncio.run(images.get("official", "no-such-image"))
+        reader._driver = real_driver
+    finally:
+        images.close()
+        engine.dispose()

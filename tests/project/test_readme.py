@@ -1,0 +1,249 @@
+"""The top README's snippets, run as a new user runs them: against what `make serve` serves (the
+bundled sample catalog, the development token it prints), its Python in a fresh directory, and
+the curl line with the answer it shows."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from server.catalog.files import sample_catalog
+from tests.conftest import free_port, fresh_database, require_postgres
+from tests.support.snippets import code_blocks, substitute
+
+pytestmark = pytest.mark.slow  # runs `make serve` as its own process
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+T = TypeVar("T")
+TOKEN = re.compile(r"swr_[A-Za-z0-9_-]{43}")
+
+
+def wait_until(value: Callable[[], T | None], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while (result := value()) is None:
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return result
+
+
+@dataclass
+class MadeServer:
+    base_url: str
+    database_url: str
+    token: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
+    """`make serve` as the README says to run it, in the checkout, on a database of its own and
+    a free port; the token is the one it prints."""
+    directory = tmp_path_factory.mktemp("make-serve")
+    database_url = f"sqlite:///{directory}/official-images.db"
+    port = free_port()
+    env = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_PORT": str(port)}
+    stdout, stderr = directory / "serve.out", directory / "serve.err"
+    # -o: never reinstall .venv from inside a test, whatever the timestamps say.
+    command = ["make", "--no-print-directory", "-o", ".venv/.installed", "serve"]
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+    base_url = f"http://127.0.0.1:{port}"
+
+    def printed_token() -> str | None:
+        assert process.poll() is None, stdout.read_text() + stderr.read_text()
+        match = TOKEN.search(stderr.read_text())
+        with contextlib.suppress(httpx.TransportError):
+            if match and httpx.get(base_url + "/readyz").status_code == 200:
+                return match.group()
+        return None
+
+    try:
+        token = wait_until(printed_token, timeout=60, what="make serve to start")
+        yield MadeServer(base_url, database_url, token, stdout)
+    finally:
+        # make and the server it started: the process group this test created.
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def sh_blocks() -> list[str]:
+    return code_blocks(README.read_text(encoding="utf-8"), "sh")
+
+
+def run_sh(block: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", "-ec", block],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def readme_key_create(database_url: str) -> str:
+    """The README's `key create` line, run as written from the checkout; its stdout."""
+    [block] = [b for b in sh_blocks() if " key create " in b]
+    result = run_sh(block, {"SWR_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_every_command_line_of_the_readme_is_in_a_form_that_runs():
+    """The command is in .venv/bin, not on PATH: every line that runs it says so."""
+    markdown = README.read_text(encoding="utf-8")
+    indented = re.findall(r"^    (\S.*)$", markdown, re.MULTILINE)
+    lines = [line for block in sh_blocks() for line in block.splitlines()] + indented
+    commands = [line for line in lines if re.search(r"(^|\s)(\S*/)?swr-official-images\s", line)]
+    assert commands, "the README shows no command line"
+    for line in commands:
+        assert line.startswith(".venv/bin/swr-official-images "), line
+    version = run_sh(".venv/bin/swr-official-images --version", {})
+    assert version.returncode == 0 and version.stdout.startswith("swr-official-images "), version
+
+
+def test_readme_postgresql_block_runs_as_written(make_serve, tmp_path):
+    require_postgres()
+    [block] = [b for b in sh_blocks() if "postgresql+psycopg://" in b]
+    port = free_port()
+    with fresh_database("postgresql", tmp_path) as url:
+        program = substitute(
+            block,
+            {
+                "postgresql+psycopg://swr:secret@db.internal:5432/swr": f"'{url}'",
+                "catalog.jsonl": str(tmp_path / "catalog.jsonl"),
+                "--workers 4": "--workers 2",
+            },
+        )
+        # The first line exports the store the rest started from: the one make serve filled.
+        env = {**os.environ, "SWR_DATABASE_URL": make_serve.database_url, "SWR_PORT": str(port)}
+        out = (tmp_path / "block.out").open("w")
+        err = (tmp_path / "block.err").open("w")
+        process = subprocess.Popen(
+            ["sh", "-ec", program],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+
+        def ready() -> str | None:
+            logs = (tmp_path / "block.out").read_text() + (tmp_path / "block.err").read_text()
+            assert process.poll() is None, logs
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base_url + "/readyz").status_code == 200:
+                    return logs
+            return None
+
+        try:
+            wait_until(ready, timeout=90, what="the PostgreSQL block's servers")
+            token = TOKEN.search((tmp_path / "block.out").read_text())
+            assert token, "token create printed no token"
+            image = httpx.get(
+                base_url + "/v2/manage/dockerhub/namespaces/official/repos/library$nginx",
+                headers={"X-Auth-Token": token.group()},
+            )
+            assert image.status_code == 200 and image.json()["name"] == "library/nginx"
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+            out.close()
+            err.close()
+
+
+def test_readme_curl_line_answers_what_the_readme_shows(make_serve):
+    markdown = README.read_text(encoding="utf-8")
+    [curl] = [block for block in code_blocks(markdown, "sh") if block.startswith("curl ")]
+    shown = json.loads(code_blocks(markdown, "json")[0])
+    command = substitute(
+        curl,
+        {"http://127.0.0.1:8080": make_serve.base_url, "swr_…": make_serve.token},
+    )
+    result = subprocess.run(
+        ["sh", "-ec", command.rstrip() + " --fail --silent --show-error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == shown, result.stdout
+
+
+def test_readme_python_snippets_run(make_serve, tmp_path):
+    blocks = code_blocks(README.read_text(encoding="utf-8"), "python")
+    assert blocks, "README.md has no Python snippet"
+    access_key_id, secret = readme_key_create(make_serve.database_url).split()
+    program = substitute(
+        "\n\n".join(blocks),
+        {
+            "http://127.0.0.1:8080": make_serve.base_url,
+            '"swr_…"': repr(make_serve.token),
+            '"AK…"': repr(access_key_id),
+            '"SK…"': repr(secret),
+        },
+    )
+    script = tmp_path / "readme.py"
+    script.write_text(program, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    lines = result.stdout.splitlines()
+    assert "nginx 123123123 2017-10-16 21:33:44" in lines, output
+    assert any("name='library/nginx'" in line for line in lines), output
+    # The walk through all pages met every image `make serve` loaded, and the prefix the nested.
+    names = sorted(record.name for record in sample_catalog())
+    assert f"{len(names)} images: {names[0]} … {names[-1]}" in lines, output
+    nested = [name for name in names if name.startswith("library/")]
+    assert nested and str(nested) in lines, output
+    # Huawei's SDK, signing with the key: the image, then a 404 raised with the server's body.
+    assert "123123123" in lines, output
+    assert any(line.startswith("404 SVCSTG.SWR.4040010 Image does not exist. ") for line in lines)
+    # The generated client signing through SdkHmacSha256Auth (its sync() gives the model).
+    assert sum("name='library/nginx'" in line for line in lines) == 2, output
+
+
+def test_readme_access_line_has_the_fields_in_the_order_serve_writes_them(make_serve):
+    [shown] = [b for b in code_blocks(README.read_text(encoding="utf-8"), "json") if "access" in b]
+    httpx.get(
+        make_serve.base_url + "/v2/manage/dockerhub/namespaces/official/repos/nginx",
+        headers={"X-Auth-Token": make_serve.token},
+    )
+
+    def access_line() -> dict[str, object] | None:
+        for line in make_serve.log.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("{"):
+                continue  # make's own echo of the command
+            record = json.loads(line)
+            if record.get("operation") == "show_official_image" and record.get("status") == 200:
+                return record
+        return None
+
+    written = wait_until(access_line, timeout=10, what="an access line")
+    assert list(json.loads(shown)) == list(written)
+
+
+def test_readme_configuration_table_is_one_table():
+    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    rows = [n for n, line in enumerate(section.splitlines()) if line.startswith("|")]
+    assert rows == list(range(rows[0], rows[-1] + 1)), "a blank line cuts the table in two"
