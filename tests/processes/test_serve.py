@@ -99,16 +99,6 @@ def test_the_emptiness_check_reads_at_most_one_row(engine, filled):
 
 
 @pytest.mark.slow
-def test_make_serve_asks_for_the_sample_catalog():
-    plan = subprocess.run(
-        ["make", "-s", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-
-    (serve,) = [line for line in plan.splitlines() if "swr-official-images serve" in line]
-    assert "--sample" in serve.split() and "--dev-token" in serve.split()
-
-
-@pytest.mark.slow
 def test_serve_says_at_start_which_database_it_serves(tmp_path):
     database = tmp_path / "new" / "official-images.db"
 

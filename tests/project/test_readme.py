@@ -118,6 +118,16 @@ def test_every_command_line_of_the_readme_is_in_a_form_that_runs():
     assert version.returncode == 0 and version.stdout.startswith("swr-official-images "), version
 
 
+def test_make_serve_serves_the_sample_catalog_with_the_token_it_prints(make_serve):
+    with httpx.Client(
+        base_url=make_serve.base_url, headers={"X-Auth-Token": make_serve.token}
+    ) as client:
+        for record in sample_catalog():
+            path = f"/v2/manage/dockerhub/namespaces/{record.namespace}/repos/"
+            response = client.get(path + record.name.replace("/", "$"))
+            assert response.status_code == 200, (record.name, response.text)
+
+
 def test_readme_postgresql_block_runs_as_written(make_serve, tmp_path):
     require_postgres()
     [block] = [b for b in sh_blocks() if "postgresql+psycopg://" in b]
