@@ -331,6 +331,7 @@ def cached_server(database_url, catalog_file, **settings) -> Iterator[tuple[str,
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_flood_of_unknown_tokens_stays_bounded_and_keeps_the_token_in_use(
     database_url, catalog_file
 ):
@@ -348,6 +349,7 @@ def test_a_flood_of_unknown_tokens_stays_bounded_and_keeps_the_token_in_use(
         assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
 
 
+@pytest.mark.slow
 def test_a_flood_of_unknown_images_stays_bounded_and_keeps_the_hot_images(
     database_url, catalog_file
 ):

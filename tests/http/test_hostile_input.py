@@ -425,6 +425,7 @@ def connect(base_url: str) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sent",
     [b"", b"GET /openapi.json HTTP/1.1\r\nHost: a\r\n", b"GET /openap"],

@@ -223,6 +223,7 @@ def test_a_connection_quiet_after_a_stray_byte_is_closed(impatient_server):
     sock.close()
 
 
+@pytest.mark.slow
 def test_a_client_that_does_not_read_its_responses_is_disconnected(impatient_server):
     sock = socket.socket()
     # A small receive window fills at once, so the server's writes block.
@@ -339,6 +340,7 @@ def test_an_http_version_other_than_1_x_is_refused(server, version, status):
     assert_swr_error(responses[0], status)
 
 
+@pytest.mark.slow
 def test_concurrent_floods_do_not_stop_others_being_served(server):
     stop = threading.Event()
 

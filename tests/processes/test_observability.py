@@ -244,6 +244,7 @@ def test_401s_are_counted_by_reason(metrics_server):
     assert requests_of(samples, "show_official_image", 401) == 7
 
 
+@pytest.mark.slow
 def test_random_paths_add_no_series(metrics_server):
     base_url, _ = metrics_server
     with httpx.Client(base_url=base_url) as client:

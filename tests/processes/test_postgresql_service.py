@@ -111,6 +111,7 @@ def test_two_workers_serve_newly_imported_data(empty_postgresql_url, catalog_fil
         assert len(pids_answering("fresh-image", 200)) == 2
 
 
+@pytest.mark.slow
 def test_requests_fail_cleanly_while_the_database_is_gone_and_recover_without_restart(
     spec, empty_postgresql_url, catalog_file
 ):
@@ -187,6 +188,7 @@ def test_requests_fail_cleanly_while_the_database_is_gone_and_recover_without_re
         admin.dispose()
 
 
+@pytest.mark.slow
 def test_a_statement_stuck_on_a_lock_times_out_with_a_500(spec, empty_postgresql_url, catalog_file):
     url = migrate(empty_postgresql_url)
     assert run_cli(url, "import", str(catalog_file)).code == 0
@@ -211,6 +213,7 @@ def test_a_statement_stuck_on_a_lock_times_out_with_a_500(spec, empty_postgresql
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_reads_share_the_pool_and_open_no_more_connections(
     empty_postgresql_url, catalog_file
 ):

@@ -85,6 +85,7 @@ def test_unicode_line_breaks_in_text_survive_export_and_import(
 storable_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,
@@ -453,6 +454,7 @@ def test_ids_outside_the_spec_are_refused(database_url, engine, tmp_path, id_):
     assert_refused(run_cli(database_url, "import", str(path)), "line 1: field 'id'")
 
 
+@pytest.mark.slow
 def test_sqlite_to_postgresql_gives_byte_identical_responses(tmp_path, catalog_file):
     require_postgres()
     with (
