@@ -62,7 +62,9 @@ def none_match(field: str, etag: str) -> bool:
 def _parse_http_date(field: str) -> datetime | None:
     try:
         moment = parsedate_to_datetime(field.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # OverflowError: a year, day or zone offset too large for a C int or a datetime
+        # (`9999999999`) is as much "not an HTTP-date" as a word is, and is ignored the same way.
         return None
     if moment.tzinfo is None:
         # RFC 5322 "-0000": no zone information; HTTP dates are always GMT.
