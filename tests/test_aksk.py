@@ -515,6 +515,16 @@ def test_key_commands(store, tmp_path):
             assert result.code == 1 and "no key named 'nobody'" in result.err
 
 
+@pytest.mark.parametrize("name", ["ci\n", "ci\r", "\nci", "has space", ""])
+def test_a_key_name_with_a_line_break_is_refused(engine, name):
+    from server.store.access_keys import AccessKeyError, AccessKeyStore
+
+    keys = AccessKeyStore(engine, b"k" * 32)
+    with pytest.raises(AccessKeyError, match="key name must be 1-64 characters"):
+        keys.create(name)
+    assert keys.list() == []
+
+
 def test_the_key_file_is_private_and_beside_the_database(tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     create_key(url, "ci")

@@ -23,7 +23,7 @@ from server.store.tokens import TOKEN_NAME_PATTERN, utc_now
 log = logging.getLogger(__name__)
 
 # The shapes of Huawei Cloud's own keys: a 20-character AK, a 40-character SK.
-ACCESS_KEY_ID_PATTERN = re.compile(r"^[A-Z0-9]{20}$")
+ACCESS_KEY_ID_PATTERN = re.compile(r"[A-Z0-9]{20}")  # with fullmatch, as names
 _ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 _NONCE_BYTES = 12
@@ -90,7 +90,7 @@ class AccessKeyStore:
     def create(self, name: str) -> tuple[str, str]:
         """Issue a key; return (access key id, secret access key): the only time the secret
         exists outside the caller's hands in the clear."""
-        if not TOKEN_NAME_PATTERN.match(name):
+        if not TOKEN_NAME_PATTERN.fullmatch(name):
             raise AccessKeyError(
                 "key name must be 1-64 characters of letters, digits, '.', '_' and '-', "
                 "starting with a letter or digit"
@@ -157,7 +157,7 @@ class AccessKeyStore:
             raise AccessKeyRefused(
                 "request signing is not configured on this server", KeyRefusal.UNUSABLE
             )
-        if not ACCESS_KEY_ID_PATTERN.match(access_key_id):
+        if not ACCESS_KEY_ID_PATTERN.fullmatch(access_key_id):
             raise AccessKeyRefused("unknown access key", KeyRefusal.UNKNOWN)
         query = select(access_keys).where(access_keys.c.access_key_id == access_key_id)
         with self._engine.connect() as conn:
