@@ -15,7 +15,7 @@ from enum import StrEnum
 from starlette.types import Scope
 
 from server import signing
-from server.store.access_keys import AccessKeyRefused, AccessKeyStore, KeyRefusal
+from server.store.access_keys import AccessKeyStore, KeyRefusal
 
 # Longer than any honest header: 20 + 64 + 32 names of up to 64 characters stays far below.
 MAX_AUTHORIZATION_LENGTH = 2048
@@ -44,6 +44,11 @@ class RefusalReason(StrEnum):
     UNUSABLE_KEY = "aksk_unusable_key"
     BAD_SIGNATURE = "aksk_bad_signature"
 
+
+# Every refusal that depends on the key or its secret says this, whatever the reason: telling a
+# caller that a key exists, or is disabled, would help whoever guesses or holds a stolen one.
+# The log and the metrics keep the reason.
+KEY_REFUSED = "the access key is unknown or disabled, or the signature does not match the request"
 
 # The store's refusals of a key, in the same bounded set.
 _KEY_REFUSALS = {
@@ -124,11 +129,9 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
             raise SignatureRefused("a signed header is sent more than once")
         canonical_headers.append((name, values[0]))
 
-    try:
-        key = keys.active_key(access_key_id)
-    except AccessKeyRefused as exc:
-        raise SignatureRefused(str(exc), _KEY_REFUSALS[exc.reason]) from None
-
+    # A refused key is checked like a usable one and refused only after the comparison: see
+    # AccessKeyStore.signing_key.
+    key = keys.signing_key(access_key_id)
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
     canonical = signing.canonical_request(
         scope["method"],
@@ -139,8 +142,9 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
         signing.EMPTY_BODY_SHA256,
     )
     expected = signing.signature(key.secret, signing.string_to_sign(canonical, sdk_date))
-    if not hmac.compare_digest(expected, presented):
-        raise SignatureRefused(
-            "the signature does not match the request", RefusalReason.BAD_SIGNATURE
-        )
+    matches = hmac.compare_digest(expected, presented)
+    if key.refusal is not None:
+        raise SignatureRefused(KEY_REFUSED, _KEY_REFUSALS[key.refusal])
+    if not matches:
+        raise SignatureRefused(KEY_REFUSED, RefusalReason.BAD_SIGNATURE)
     return SignedBy(key_name=key.name, access_key_id=access_key_id)
