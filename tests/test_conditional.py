@@ -182,6 +182,24 @@ def test_if_none_match(live_server, if_none_match, status):
         assert response.json()["name"] == "nginx"
 
 
+def test_if_none_match_reads_a_bounded_number_of_members(live_server):
+    from server.http.conditional import MAX_IF_NONE_MATCH_MEMBERS as bound
+
+    etag = get(live_server).headers["ETag"]
+
+    def status_at(position: int, filler: str = '"not-it"') -> int:
+        members = [filler] * (position - 1) + [etag]
+        return get(live_server, **{"If-None-Match": ",".join(members)}).status_code
+
+    assert status_at(1) == 304
+    assert status_at(bound) == 304
+    # A tag past the bound is not read: a 200, which is always a correct answer to a GET.
+    assert status_at(bound + 1) == 200
+    # Empty members count: 31,000 commas cost no more than the bound.
+    assert status_at(31_000, filler="") == 200
+    assert get(live_server, **{"If-None-Match": etag + "," * 31_000}).status_code == 304
+
+
 def test_if_modified_since(live_server):
     first = get(live_server)
     last_modified = parsedate_to_datetime(first.headers["Last-Modified"])
