@@ -708,6 +708,39 @@ def test_a_signed_list_with_a_query_is_served_and_a_changed_query_is_not(signing
     assert "the signature does not match the request" in refused.json()["error_msg"]
 
 
+# Every list parameter is a name, so a value with a space, "+" or "é" passes the signature
+# check and is then refused by validation (400): security runs first.
+AUTHENTICATED, REFUSED = 400, 401
+
+
+@pytest.mark.parametrize(
+    ("signed_value", "sent_query", "status"),
+    [
+        ("ngin+x", "name=ngin%2Bx", AUTHENTICATED),
+        # The app reads "+" as a space: a signature for "+" does not cover a space.
+        ("ngin+x", "name=ngin+x", REFUSED),
+        ("ngin x", "name=ngin+x", AUTHENTICATED),
+        ("ngin x", "name=ngin%20x", AUTHENTICATED),
+        ("ngin x", "name=ngin%2Bx", REFUSED),
+        ("nginé", "name=ngin%C3%A9", AUTHENTICATED),
+    ],
+)
+def test_the_signed_query_is_the_query_the_app_reads(
+    spec, signing_server, signed_value, sent_query, status
+):
+    ak, sk = signing_server.keys["sdk"]
+    path = NGINX.rpartition("/")[0]
+    headers = sdk_signed(ak, sk, signing_server.base_url, path, query=[("name", signed_value)])
+
+    response = send_raw(
+        signing_server.base_url, raw_request("GET", f"{path}?{sent_query}", headers)
+    )
+
+    assert response.status == status, response.body
+    if status == AUTHENTICATED:
+        assert "does not match the naming rules" in response.json()["error_msg"]
+
+
 # --- Logs and metrics of the real process -----------------------------------------------------
 
 # The 401-by-reason metric's label for each refusal above: a bounded set, finer than "signature"
