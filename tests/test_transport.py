@@ -321,15 +321,53 @@ def test_an_oversized_head_pipelined_after_a_good_one_is_answered_in_order(serve
     assert [r.status for r in responses] == [200, 431]
 
 
-@pytest.mark.parametrize(
-    ("version", "status"), [(b"HTTP/2.0", 505), (b"HTTP/0.9", 505), (b"HTTP/3.0", 400)]
-)
-def test_an_http_version_other_than_1_x_is_refused(server, version, status):
-    # httptools parses 0.9 and 2.0 request lines; 3.0 is not even HTTP/1 syntax to it.
-    raw = b"GET " + SPEC_PATH.encode() + b" " + version + b"\r\nHost: a\r\n\r\n"
-    responses = read_responses_from(server, raw)
+# RFC 9110 §2.5: a 1.x minor version the server does not know is read as the highest 1.x it
+# speaks; any other major version that parses is refused with 505; what does not have the form
+# HTTP/DIGIT.DIGIT is not HTTP.
+VERSIONS = [
+    (b"HTTP/1.2", 200),
+    (b"HTTP/1.9", 200),
+    (b"HTTP/2.0", 505),
+    (b"HTTP/0.9", 505),
+    (b"HTTP/3.0", 505),
+    (b"HTTP/9.9", 505),
+    (b"HTTP/1.10", 400),
+    (b"HTTP/11.1", 400),
+    (b"HTTP/1", 400),
+    (b"HTTPS/1.1", 400),
+]
+
+
+def versioned_request(version: bytes, close: bool = True) -> bytes:
+    closing = b"Connection: close\r\n" if close else b""
+    return b"GET " + SPEC_PATH.encode() + b" " + version + b"\r\nHost: a\r\n" + closing + b"\r\n"
+
+
+@pytest.mark.parametrize(("version", "status"), VERSIONS, ids=[v.decode() for v, _ in VERSIONS])
+@pytest.mark.parametrize("delivery", ["at once", "byte by byte"])
+def test_http_versions_as_rfc_9110_reads_them(server, version, status, delivery):
+    raw = versioned_request(version)
+    with connect(server) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A refusal may come, and the connection close, before the rest of the head is sent.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for piece in (
+                [raw] if delivery == "at once" else [raw[i : i + 1] for i in range(len(raw))]
+            ):
+                sock.sendall(piece)
+        responses = read_responses(sock)
     assert len(responses) == 1
-    assert_swr_error(responses[0], status)
+    if status == 200:
+        assert responses[0].status == 200, responses[0].body[:200]
+    else:
+        assert_swr_error(responses[0], status)
+
+
+def test_an_unknown_1_x_minor_keeps_the_connection_open_as_1_1_does(server):
+    responses = read_responses_from(
+        server, versioned_request(b"HTTP/1.2", close=False) + versioned_request(b"HTTP/1.1")
+    )
+    assert [r.status for r in responses] == [200, 200]
 
 
 def test_concurrent_floods_do_not_stop_others_being_served(server):
