@@ -338,7 +338,7 @@ TRANSPORT_REFUSALS = {
     # reason: (raw request, status)
     "uri_too_long": (request_bytes("GET", "/" + "a" * 9000, []), 414),
     "headers_too_large": (request_bytes("GET", GOOD, [("X-Big", "b" * 33_000)]), 431),
-    "not_http": (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 400),
+    "not_http": (b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),
     "has_body": (request_bytes("HEAD", GOOD, [("Content-Length", "5")]) + b"12345", 400),
     "bad_version": (b"GET /openapi.json HTTP/2.0\r\nHost: a\r\n\r\n", 505),
 }
