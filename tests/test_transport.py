@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import json
 import logging
 import socket
 import threading
@@ -294,6 +295,40 @@ def test_x_forwarded_for_is_trusted_from_a_configured_proxy(tmp_path):
     )
     with serve(settings) as base_url:
         assert logged_client(base_url, "203.0.113.9").startswith("203.0.113.9")
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "logged"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8::7", "2001:db8::7"),
+        ("x" * 5000, None),
+        ("203.0.113.9 <script>", None),
+        ("1" * 5000, None),
+    ],
+    ids=["IPv4", "IPv6", "5,000 letters", "an address and more", "5,000 digits"],
+)
+def test_a_forwarded_client_is_logged_only_as_an_address(
+    tmp_path, capsys, caplog, forwarded_for, logged
+):
+    caplog.set_level(logging.INFO, logger="server.access")  # access lines on
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/db.sqlite", forwarded_allow_ips=("127.0.0.1",)
+    )
+    with serve(settings) as base_url:
+        capsys.readouterr()
+        response = send_raw(
+            base_url,
+            request_bytes(
+                "GET", SPEC_PATH, [("X-Forwarded-For", forwarded_for), ("X-Request-Id", "xff")]
+            ),
+        )
+        assert response.status == 200
+        out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if '"request_id":"xff"' in line]
+    assert len(lines) == 1, out[-2000:]
+    assert len(lines[0].encode()) + 1 <= 4096
+    assert json.loads(lines[0])["client"] == logged
 
 
 def test_x_forwarded_for_is_not_trusted_from_another_address(tmp_path):
