@@ -353,6 +353,19 @@ TAMPERED = [
         lambda s, ak, sk: (NGINX, [*_signed(s, ak, sk)[1], ("X-Auth-Token", "swr_nope")]),
     ),
     Tampered(
+        "token and lower-case signature",
+        "both an X-Auth-Token and an SDK-HMAC-SHA256 signature",
+        lambda s, ak, sk: (
+            NGINX,
+            [
+                *tamper_authorization(
+                    _signed(s, ak, sk)[1], lambda v: v.replace("SDK-HMAC-SHA256", "sdk-hmac-sha256")
+                ),
+                ("X-Auth-Token", s.live.tokens.valid),
+            ],
+        ),
+    ),
+    Tampered(
         "Authorization malformed",
         "not an SDK-HMAC-SHA256 signature",
         lambda s, ak, sk: (
@@ -406,6 +419,17 @@ TAMPERED = [
         ),
     ),
 ]
+
+
+def test_the_scheme_word_is_case_insensitive(signing_server):
+    # RFC 9110 §11.1: an authentication scheme is matched without regard to case.
+    ak, sk = signing_server.keys["sdk"]
+    headers = tamper_authorization(
+        sdk_signed(ak, sk, signing_server.base_url, NGINX),
+        lambda v: v.replace("SDK-HMAC", "Sdk-Hmac"),
+    )
+    response = send_raw(signing_server.base_url, raw_request("GET", NGINX, headers))
+    assert response.status == 200, response.body
 
 
 def test_a_signed_request_over_a_raw_socket_is_served(signing_server):
@@ -764,6 +788,7 @@ REFUSAL_METRIC = {
     "X-Sdk-Date 16 minutes ahead": "aksk_clock_skew",
     "token and signature": "ambiguous",
     "bad token and valid signature": "ambiguous",
+    "token and lower-case signature": "ambiguous",
     "Authorization malformed": "aksk_malformed",
     "Authorization another algorithm": "aksk_malformed",
     "Authorization sent twice": "aksk_malformed",

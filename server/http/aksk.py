@@ -23,8 +23,10 @@ MAX_SIGNED_HEADERS = 32
 # The SDK's allowed clock difference, as Huawei Cloud's gateways apply it.
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 
+# The scheme word in any case (RFC 9110 §11.1: schemes are case-insensitive); the rest as the SDK
+# writes it.
 _AUTHORIZATION = re.compile(
-    r"SDK-HMAC-SHA256 Access=([A-Za-z0-9]{1,64}), ?SignedHeaders=([a-z0-9;-]{1,2048}), ?"
+    r"(?i:SDK-HMAC-SHA256) Access=([A-Za-z0-9]{1,64}), ?SignedHeaders=([a-z0-9;-]{1,2048}), ?"
     r"Signature=([0-9a-f]{64})"
 )
 _HEADER_NAME = re.compile(r"[a-z0-9-]{1,64}")
@@ -75,7 +77,8 @@ class SignedBy:
 
 def is_signature(authorization: str) -> bool:
     """Whether an Authorization value claims to be an SDK signature (its scheme word)."""
-    return authorization.lstrip().startswith("SDK-HMAC-")
+    # Any case: a lower-case scheme beside a token must be refused as ambiguous, not ignored.
+    return authorization.lstrip()[:9].upper() == "SDK-HMAC-"
 
 
 def _values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
