@@ -460,6 +460,9 @@ def setting_infos(settings_cls: type[Settings] = Settings) -> Iterator[SettingIn
         )
 
 
+_MASK = "***"
+
+
 def display_value(info: SettingInfo, value: Any) -> str:
     """A value as an operator writes it, with secrets masked."""
     if isinstance(value, SecretStr):
@@ -468,6 +471,10 @@ def display_value(info: SettingInfo, value: Any) -> str:
         return "********" if value else ""
     if info.name == "database_url":
         url = make_url(value)
+        if url.host is not None and "@" in url.host:
+            # An "@" left unescaped in a password: the parser ends the password at the first one
+            # and reads the rest as the host. The password runs to the last "@"; mask it whole.
+            url = url.set(password=_MASK, host=url.host.rpartition("@")[2])
         # libpq also takes the password as a query parameter.
         if "password" in url.query:
             url = url.update_query_dict({"password": "***"})

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from collections.abc import Generator, Iterable
 from datetime import UTC, datetime
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import httpx
 
@@ -43,15 +43,14 @@ def canonical_uri(raw_path: bytes | str) -> str:
 
 
 def canonical_query(raw_query: bytes | str) -> str:
-    """The query's (name, value) pairs decoded, sorted, each re-encoded: `a=1&b=2`."""
-    raw = raw_query.encode("latin-1") if isinstance(raw_query, str) else raw_query
-    pairs = []
-    for item in raw.split(b"&"):
-        if not item:
-            continue
-        name, _, value = item.partition(b"=")
-        pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
-    pairs.sort()
+    """The query's (name, value) pairs, decoded exactly as the server's framework reads them
+    (`+` is a space, percent-escapes are UTF-8), sorted, each re-encoded: `a=1&b=2`.
+
+    Decoding as the reader does is what makes the signature cover what the server acts on: a
+    request signed for `a%2Bb` (a "+") does not verify when sent as `a+b` (a space)."""
+    raw = raw_query.decode("latin-1") if isinstance(raw_query, bytes) else raw_query
+    # Starlette's QueryParams: parse_qsl of the query string read as Latin-1.
+    pairs = sorted(parse_qsl(raw, keep_blank_values=True))
     return "&".join(f"{_encode(name)}={_encode(value)}" for name, value in pairs)
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from starlette.types import Scope
 
 from server import signing
-from server.store.access_keys import AccessKeyRefused, AccessKeyStore, KeyRefusal
+from server.store.access_keys import AccessKeyStore, KeyRefusal
 
 # Longer than any honest header: 20 + 64 + 32 names of up to 64 characters stays far below.
 MAX_AUTHORIZATION_LENGTH = 2048
@@ -23,8 +23,10 @@ MAX_SIGNED_HEADERS = 32
 # The SDK's allowed clock difference, as Huawei Cloud's gateways apply it.
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 
+# The scheme word in any case (RFC 9110 §11.1: schemes are case-insensitive); the rest as the SDK
+# writes it.
 _AUTHORIZATION = re.compile(
-    r"SDK-HMAC-SHA256 Access=([A-Za-z0-9]{1,64}), ?SignedHeaders=([a-z0-9;-]{1,2048}), ?"
+    r"(?i:SDK-HMAC-SHA256) Access=([A-Za-z0-9]{1,64}), ?SignedHeaders=([a-z0-9;-]{1,2048}), ?"
     r"Signature=([0-9a-f]{64})"
 )
 _HEADER_NAME = re.compile(r"[a-z0-9-]{1,64}")
@@ -44,6 +46,11 @@ class RefusalReason(StrEnum):
     UNUSABLE_KEY = "aksk_unusable_key"
     BAD_SIGNATURE = "aksk_bad_signature"
 
+
+# Every refusal that depends on the key or its secret says this, whatever the reason: telling a
+# caller that a key exists, or is disabled, would help whoever guesses or holds a stolen one.
+# The log and the metrics keep the reason.
+KEY_REFUSED = "the access key is unknown or disabled, or the signature does not match the request"
 
 # The store's refusals of a key, in the same bounded set.
 _KEY_REFUSALS = {
@@ -70,7 +77,8 @@ class SignedBy:
 
 def is_signature(authorization: str) -> bool:
     """Whether an Authorization value claims to be an SDK signature (its scheme word)."""
-    return authorization.lstrip().startswith("SDK-HMAC-")
+    # Any case: a lower-case scheme beside a token must be refused as ambiguous, not ignored.
+    return authorization.lstrip()[:9].upper() == "SDK-HMAC-"
 
 
 def _values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
@@ -124,11 +132,9 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
             raise SignatureRefused("a signed header is sent more than once")
         canonical_headers.append((name, values[0]))
 
-    try:
-        key = keys.active_key(access_key_id)
-    except AccessKeyRefused as exc:
-        raise SignatureRefused(str(exc), _KEY_REFUSALS[exc.reason]) from None
-
+    # A refused key is checked like a usable one and refused only after the comparison: see
+    # AccessKeyStore.signing_key.
+    key = keys.signing_key(access_key_id)
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
     canonical = signing.canonical_request(
         scope["method"],
@@ -139,8 +145,9 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
         signing.EMPTY_BODY_SHA256,
     )
     expected = signing.signature(key.secret, signing.string_to_sign(canonical, sdk_date))
-    if not hmac.compare_digest(expected, presented):
-        raise SignatureRefused(
-            "the signature does not match the request", RefusalReason.BAD_SIGNATURE
-        )
+    matches = hmac.compare_digest(expected, presented)
+    if key.refusal is not None:
+        raise SignatureRefused(KEY_REFUSED, _KEY_REFUSALS[key.refusal])
+    if not matches:
+        raise SignatureRefused(KEY_REFUSED, RefusalReason.BAD_SIGNATURE)
     return SignedBy(key_name=key.name, access_key_id=access_key_id)

@@ -40,29 +40,34 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment.replace(tzinfo=UTC, microsecond=0), usegmt=True)
 
 
-def _opaque_tags(field: str) -> list[str]:
-    """The entity tags of an If-None-Match list, without their W/ prefixes."""
-    tags = []
-    for member in field.split(","):
-        member = member.strip()
-        if member.startswith("W/"):
-            member = member[2:]
-        if member:
-            tags.append(member)
-    return tags
+# The members of an If-None-Match list read at most, empty ones included. A client sends the one
+# tag it holds, a proxy may combine a few; past the bound the server reads no further and answers
+# 200, which is always a correct answer to a conditional GET, so a hostile list of thousands of
+# members costs no more than this many.
+MAX_IF_NONE_MATCH_MEMBERS = 32
 
 
 def none_match(field: str, etag: str) -> bool:
     """Whether If-None-Match is false for `etag`, i.e. the caller already has it: `*`, or a
-    listed tag equal to it under weak comparison (RFC 9110 §13.1.2)."""
-    tags = _opaque_tags(field)
-    return "*" in tags or etag in tags
+    listed tag equal to it under weak comparison (RFC 9110 §13.1.2), among the first
+    MAX_IF_NONE_MATCH_MEMBERS members; it stops at the first that matches."""
+    # maxsplit bounds the splitting too: the unread rest stays one string, never examined.
+    members = field.split(",", MAX_IF_NONE_MATCH_MEMBERS)
+    for member in members[:MAX_IF_NONE_MATCH_MEMBERS]:
+        member = member.strip()
+        if member.startswith("W/"):
+            member = member[2:]
+        if member == etag or member == "*":
+            return True
+    return False
 
 
 def _parse_http_date(field: str) -> datetime | None:
     try:
         moment = parsedate_to_datetime(field.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # OverflowError: a year, day or zone offset too large for a C int or a datetime
+        # (`9999999999`) is as much "not an HTTP-date" as a word is, and is ignored the same way.
         return None
     if moment.tzinfo is None:
         # RFC 5322 "-0000": no zone information; HTTP dates are always GMT.

@@ -20,8 +20,12 @@ What a connection can cost, and for how long:
   client does not read it.
 - **Order.** An error the transport answers for a pipelined request (400, 414, 431, 505) is
   sent after the responses to the requests before it, then the connection is closed.
-- **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken; another version in a request line that
-  parses answers 505.
+- **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken. A request line's version is read as
+  RFC 9110 §2.5 says: an unknown 1.x minor (`HTTP/1.2`) is HTTP/1.1, another major that has the
+  form `HTTP/DIGIT.DIGIT` (`HTTP/2.0`, `HTTP/3.0`) answers 505, and anything else is not HTTP
+  (400). The request line therefore reaches the parser only once complete (it is bounded by the
+  target limit), with an unknown 1.x minor rewritten to 1.1: the parser refuses any version it
+  does not know as not HTTP.
 
 Every answer from this layer carries the SWR error body (none to HEAD), a request id and the
 security headers (uvicorn would send plain text), and gets an access line and its metrics
@@ -36,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -59,6 +64,10 @@ log = logging.getLogger(__name__)
 REQUEST_LINE_OVERHEAD = 32
 HEAD_END = b"\r\n\r\n"
 SPOKEN_VERSIONS = {"1.0", "1.1"}
+# The version at the end of a complete request line (RFC 9112 §2.3: HTTP-version =
+# "HTTP/" DIGIT "." DIGIT), and a method the access line may name.
+_LINE_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\r?\n\Z")
+_LINE_METHOD = re.compile(rb"[\r\n]*([A-Z]{1,20}) ")
 
 
 class Refusal(NamedTuple):
@@ -112,6 +121,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._line_bytes = 0
         self._header_bytes = 0
         self._tail = b""  # the head's last bytes, to find a blank line split across reads
+        self._request_line = bytearray()  # held back from the parser until complete
         self._head_is_head_method = False
         self._head_started_at = 0.0
         self._method: str | None = None  # once the parser has read it
@@ -162,11 +172,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return  # the answer is decided; what follows is discarded unparsed
         position = 0
         while position < len(data):
+            line_was_done = self._line_done
             size = self._head_piece(data, position)
             if size is None:
                 self._refuse(self._refusal or NOT_HTTP)
                 return
-            piece = data if size == len(data) else memoryview(data)[position : position + size]
+            piece: bytes | memoryview = (
+                data if size == len(data) else memoryview(data)[position : position + size]
+            )
+            if not line_was_done and self._head_started:
+                # A piece of the request line: _head_piece ends a piece where the line ends.
+                self._request_line += piece
+                if not self._line_done:
+                    position += size
+                    continue
+                line = self._spoken_request_line(bytes(self._request_line))
+                self._request_line.clear()
+                if line is None:
+                    self._refuse(BAD_VERSION)
+                    return
+                piece = line
             try:
                 self.parser.feed_data(piece)
             except httptools.HttpParserUpgrade:
@@ -212,7 +237,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._line_done = True
                 self._line_bytes += line_end + 1 - start
-                self._header_bytes += piece_end - line_end - 1
+                # The request line is a piece of its own (see data_received); the head cannot
+                # end in it, since a blank line must follow it.
+                piece_end, end = line_end + 1, -1
         if self._line_bytes > self._max_line_bytes:
             self._refusal = URI_TOO_LONG
             return None
@@ -224,6 +251,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         else:
             self._tail = (self._tail + data[max(start, piece_end - 3) : piece_end])[-3:]
         return piece_end - position
+
+    def _spoken_request_line(self, line: bytes) -> bytes | None:
+        """The complete request line as the parser should read it, or None for a version
+        that is not spoken (505). A line without a version of the form HTTP/DIGIT.DIGIT is left
+        to the parser, which refuses it as not HTTP."""
+        version = _LINE_VERSION.search(line)
+        if version is None:
+            return line
+        major, minor = version.groups()
+        if major != b"1":
+            method = _LINE_METHOD.match(line)
+            self._method = method.group(1).decode("ascii") if method else None
+            return None
+        if minor in (b"0", b"1"):
+            return line
+        # RFC 9110 §2.5: a recipient reads an unknown minor version as the highest it speaks.
+        return line[: version.start(2)] + b"1" + line[version.end(2) :]
 
     def _start_next_head(self) -> None:
         self._head_started = self._line_done = False

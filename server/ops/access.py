@@ -7,6 +7,7 @@ answers itself never reach the app: `TransportLog` gives them the same line and 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -143,7 +144,7 @@ class AccessMiddleware:
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
             "bytes": sent,
-            "client": client[0] if client else None,
+            "client": _address(client[0]) if client else None,
             "user_agent": _user_agent(scope),
         }
         if (name := notes.get("token_name")) is not None:
@@ -201,6 +202,18 @@ class TransportLog:
 
     def closed(self, reason: str) -> None:
         self.metrics.connections_closed.labels(reason).inc()
+
+
+def _address(host: object) -> str | None:
+    """The client's address, or None when it is not one: behind a trusted proxy it comes from
+    X-Forwarded-For, which may hold anything."""
+    # An IPv6 address with a zone is at most 45 + 1 + an interface name: nothing longer is one.
+    if not isinstance(host, str) or len(host) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def _user_agent(scope: Scope) -> str | None:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
@@ -40,6 +41,45 @@ class _Clock:
 
 rfc3339 = _Clock()
 
+# A line, its newline included, stays within the 4 KiB a pipe writes atomically, so that the lines
+# of several workers sharing one stdout never interleave: hostile input (a path of control
+# characters, which JSON escapes to six bytes each; a huge exception message) may shorten a
+# field, never lengthen the line past this.
+MAX_LINE_BYTES = 4096
+_CUT = "…"
+
+
+def _cut_middle(value: str, keep: int) -> str:
+    """`value` shortened to about `keep` characters, its start and end kept around a mark: the
+    start of a message and the end of a traceback (the exception itself) say the most."""
+    if keep < 2:
+        return _CUT
+    tail = keep // 2
+    return value[: keep - tail] + _CUT + value[len(value) - tail :]
+
+
+def fitted(
+    fields: dict[str, Any], render: Callable[[dict[str, Any]], str], cut: tuple[str, ...]
+) -> str:
+    """render(fields), with the longest of the `cut` fields halved until the line and its
+    newline fit in MAX_LINE_BYTES (a few rounds at most, and only for hostile lines)."""
+    line = render(fields)
+    # A character is at most 4 bytes of UTF-8: most lines are known to fit without encoding.
+    while (
+        len(line) * 4 >= MAX_LINE_BYTES and len(line.encode("utf-8", "replace")) >= MAX_LINE_BYTES
+    ):
+        candidates = [n for n in cut if isinstance(fields.get(n), str) and len(fields[n]) > 1]
+        if not candidates:
+            break
+        name = max(candidates, key=lambda n: len(fields[n]))
+        fields[name] = _cut_middle(fields[name], len(fields[name]) // 2)
+        line = render(fields)
+    return line
+
+
+def _json(fields: dict[str, Any]) -> str:
+    return orjson.dumps(fields).decode()
+
 
 def _exception_text(record: logging.LogRecord) -> str | None:
     if record.exc_info and record.exc_info[0] is not None:
@@ -66,18 +106,25 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = request_id
         if (text := _exception_text(record)) is not None:
             line["exception"] = text
-        return orjson.dumps(line).decode()
+        return fitted(line, _json, ("message", "exception"))
 
 
 class HumanFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = (
-            f"{rfc3339(record.created)} {record.levelname:<7} {record.process} "
-            f"{record.name} [{current_request_id.get()}] {record.getMessage()}"
-        )
-        if (text := _exception_text(record)) is not None:
-            line += "\n" + text
-        return line
+        fields = {
+            "head": (
+                f"{rfc3339(record.created)} {record.levelname:<7} {record.process} "
+                f"{record.name} [{current_request_id.get()}]"
+            ),
+            "message": record.getMessage(),
+            "exception": _exception_text(record),
+        }
+        return fitted(fields, self._render, ("message", "exception"))
+
+    @staticmethod
+    def _render(f: dict[str, Any]) -> str:
+        line = f"{f['head']} {f['message']}"
+        return line if f["exception"] is None else line + "\n" + f["exception"]
 
 
 _FORMATTERS = {"json": JsonFormatter, "human": HumanFormatter}
@@ -117,10 +164,11 @@ def configure_logging(
     return config
 
 
-# Bounds that keep an access line under the 4 KiB a pipe writes atomically, so that the lines of
-# several workers sharing one stdout never interleave.
+# Bounds that keep an ordinary access line well under MAX_LINE_BYTES; `fitted` cuts these fields
+# further when escaping still makes the line too long.
 MAX_LOGGED_PATH = 1024
 MAX_LOGGED_USER_AGENT = 256
+_CUT_FIELDS = ("path", "user_agent")
 
 
 class AccessLog:
@@ -144,12 +192,12 @@ class AccessLog:
         stream = self._stream or sys.stdout
         fields["time"] = rfc3339(time.time())
         if self._human:
-            line = self._human_line(fields)
+            line = fitted(fields, self._human_line, _CUT_FIELDS)
         else:
             fields["level"] = "INFO"
             fields["logger"] = "access"
             fields["pid"] = self._pid
-            line = orjson.dumps(fields).decode()
+            line = fitted(fields, _json, _CUT_FIELDS)
         try:
             stream.write(line + "\n")
             stream.flush()

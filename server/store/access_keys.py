@@ -4,7 +4,6 @@ encrypted under the master key, because verifying a signature needs the secret i
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import string
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from server.store.tokens import TOKEN_NAME_PATTERN, utc_now
 log = logging.getLogger(__name__)
 
 # The shapes of Huawei Cloud's own keys: a 20-character AK, a 40-character SK.
-ACCESS_KEY_ID_PATTERN = re.compile(r"^[A-Z0-9]{20}$")
 _ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 _NONCE_BYTES = 12
@@ -45,14 +43,6 @@ class KeyRefusal(StrEnum):
     UNUSABLE = "unusable"
 
 
-class AccessKeyRefused(Exception):
-    """A signed request's key cannot be used; the message is the reason a caller may read."""
-
-    def __init__(self, message: str, reason: KeyRefusal) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 @dataclass(frozen=True)
 class AccessKeyInfo:
     name: str
@@ -66,9 +56,13 @@ class AccessKeyInfo:
 
 
 @dataclass(frozen=True)
-class ActiveKey:
+class SigningKey:
+    """The secret to check a signature with, and why the key is refused if it is (then the
+    secret may be a decoy's)."""
+
     name: str
     secret: str
+    refusal: KeyRefusal | None = None
 
 
 class AccessKeyStore:
@@ -82,6 +76,11 @@ class AccessKeyStore:
         self._aead = AESGCM(master_key) if master_key is not None else None
         self._clock = clock
         self._undecryptable_logged: set[str] = set()
+        # A secret of no key's, stored as a key's is, so that a refused key can be given the
+        # work of a real one (see signing_key).
+        self._decoy: tuple[str, bytes] | None = None
+        if self._aead is not None:
+            self._decoy = ("DECOY", self._encrypt("DECOY", _random_secret()))
 
     @property
     def enabled(self) -> bool:
@@ -90,7 +89,7 @@ class AccessKeyStore:
     def create(self, name: str) -> tuple[str, str]:
         """Issue a key; return (access key id, secret access key): the only time the secret
         exists outside the caller's hands in the clear."""
-        if not TOKEN_NAME_PATTERN.match(name):
+        if not TOKEN_NAME_PATTERN.fullmatch(name):
             raise AccessKeyError(
                 "key name must be 1-64 characters of letters, digits, '.', '_' and '-', "
                 "starting with a letter or digit"
@@ -98,17 +97,11 @@ class AccessKeyStore:
         if self._aead is None:
             raise AccessKeyError(NO_MASTER_KEY)
         access_key_id = "".join(secrets.choice(_ALPHABET) for _ in range(20))
-        secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        # The access key id is bound in as associated data: a ciphertext moved to another row
-        # does not decrypt.
-        ciphertext = nonce + self._aead.encrypt(
-            nonce, secret.encode("ascii"), access_key_id.encode("ascii")
-        )
+        secret = _random_secret()
         row = {
             "name": name,
             "access_key_id": access_key_id,
-            "secret_ciphertext": ciphertext,
+            "secret_ciphertext": self._encrypt(access_key_id, secret),
             "created_at": self._clock(),
             "disabled_at": None,
         }
@@ -150,28 +143,42 @@ class AccessKeyStore:
         query = select(access_keys.c.id).where(access_keys.c.name == name)
         return conn.execute(query).first() is not None
 
-    def active_key(self, access_key_id: str) -> ActiveKey:
+    def _encrypt(self, access_key_id: str, secret: str) -> bytes:
+        assert self._aead is not None
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        # The access key id is bound in as associated data: a ciphertext moved to another row
+        # does not decrypt.
+        return nonce + self._aead.encrypt(
+            nonce, secret.encode("ascii"), access_key_id.encode("ascii")
+        )
+
+    def _decrypt(self, access_key_id: str, ciphertext: bytes) -> str:
+        assert self._aead is not None
+        secret = self._aead.decrypt(
+            ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], access_key_id.encode()
+        )
+        return secret.decode("ascii")
+
+    def signing_key(self, access_key_id: str) -> SigningKey:
         """The key's name and secret, read afresh on every call so that a disabled or deleted
-        key is refused at once by every process. Raises AccessKeyRefused."""
-        if self._aead is None:
-            raise AccessKeyRefused(
-                "request signing is not configured on this server", KeyRefusal.UNUSABLE
-            )
-        if not ACCESS_KEY_ID_PATTERN.match(access_key_id):
-            raise AccessKeyRefused("unknown access key", KeyRefusal.UNKNOWN)
+        key is refused at once by every process.
+
+        A key that cannot be used comes back with its refusal, after the same work as a usable
+        one (one query, one decryption; the decoy's secret when the key has none to give): the
+        caller checks the signature all the same and refuses afterwards, so the time a refusal
+        takes does not tell which keys exist or their state."""
+        if self._aead is None or self._decoy is None:
+            # Every key is refused alike: there is nothing about one key to tell.
+            return SigningKey("", _random_secret(), KeyRefusal.UNUSABLE)
+        # An id that cannot be a key's is looked up all the same: it matches no row.
         query = select(access_keys).where(access_keys.c.access_key_id == access_key_id)
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
-            raise AccessKeyRefused("unknown access key", KeyRefusal.UNKNOWN)
-        if row["disabled_at"] is not None:
-            raise AccessKeyRefused("the access key is disabled", KeyRefusal.DISABLED)
+            return SigningKey("", self._decoy_secret(), KeyRefusal.UNKNOWN)
         # Decrypting is microseconds, cheaper than keeping secrets in memory: nothing cached.
-        ciphertext = bytes(row["secret_ciphertext"])
         try:
-            secret = self._aead.decrypt(
-                ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], access_key_id.encode()
-            )
+            secret = self._decrypt(access_key_id, bytes(row["secret_ciphertext"]))
         except InvalidTag:
             if row["name"] not in self._undecryptable_logged:
                 self._undecryptable_logged.add(row["name"])
@@ -181,7 +188,15 @@ class AccessKeyStore:
                     "delete the access key and create a new one",
                     row["name"],
                 )
-            raise AccessKeyRefused(
-                "the access key cannot be used on this server", KeyRefusal.UNUSABLE
-            ) from None
-        return ActiveKey(name=row["name"], secret=secret.decode("ascii"))
+            return SigningKey(row["name"], _random_secret(), KeyRefusal.UNUSABLE)
+        if row["disabled_at"] is not None:
+            return SigningKey(row["name"], secret, KeyRefusal.DISABLED)
+        return SigningKey(row["name"], secret)
+
+    def _decoy_secret(self) -> str:
+        assert self._decoy is not None
+        return self._decrypt(*self._decoy)
+
+
+def _random_secret() -> str:
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))

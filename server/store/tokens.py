@@ -17,7 +17,9 @@ from server.store.db import api_tokens
 
 TOKEN_PREFIX = "swr_"  # noqa: S105 - a visible marker that a string is a token, not a secret
 # A name is how an operator refers to a token (list, revoke); it is never the secret.
-TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Always applied with fullmatch: `$` would also match before a final newline, and a name with a
+# line break splits log lines and list rows.
+TOKEN_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class TokenError(ValueError):
@@ -72,7 +74,7 @@ class TokenStore:
 
     def create(self, name: str, expires_in: timedelta | None = None) -> str:
         """Issue a token and return it: the only time it exists outside the caller's hands."""
-        if not TOKEN_NAME_PATTERN.match(name):
+        if not TOKEN_NAME_PATTERN.fullmatch(name):
             raise TokenError(
                 "token name must be 1-64 characters of letters, digits, '.', '_' and '-', "
                 "starting with a letter or digit"

@@ -37,6 +37,9 @@ from tests.http.test_hostile_input import send_raw
 from tests.support.contract import assert_request_id, expected_error_code, path_for
 
 SECRET = "dGhlIHRlc3RzIG1hc3RlciBrZXksIG5vdCByZWFsISE="  # 32 bytes in base64, a real key
+# One message for every refusal that depends on the key or the secret: a caller must not learn
+# whether an access key exists or its state (the log and the metrics keep the reason).
+KEY_REFUSED = "the access key is unknown or disabled, or the signature does not match the request"
 PROJECT_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
@@ -269,19 +272,17 @@ def _key(which):
 
 
 TAMPERED = [
-    Tampered(
-        "unknown access key", "unknown access key", lambda s, ak, sk: _signed(s, "A" * 20, sk)
-    ),
-    Tampered("disabled key", "the access key is disabled", _key("disabled")),
-    Tampered("deleted key", "unknown access key", _key("deleted")),
+    Tampered("unknown access key", KEY_REFUSED, lambda s, ak, sk: _signed(s, "A" * 20, sk)),
+    Tampered("disabled key", KEY_REFUSED, _key("disabled")),
+    Tampered("deleted key", KEY_REFUSED, _key("deleted")),
     Tampered(
         "signed with another secret",
-        "the signature does not match the request",
+        KEY_REFUSED,
         lambda s, ak, sk: _signed(s, ak, "y" * 40),
     ),
     Tampered(
         "signature altered",
-        "the signature does not match the request",
+        KEY_REFUSED,
         lambda s, ak, sk: (
             NGINX,
             tamper_authorization(
@@ -297,27 +298,27 @@ TAMPERED = [
     ),
     Tampered(
         "signed header altered",
-        "the signature does not match the request",
+        KEY_REFUSED,
         _with("X-Project-Id", "ffffffffffffffffffffffffffffffff"),
     ),
     Tampered(
         "path changed",
-        "the signature does not match the request",
+        KEY_REFUSED,
         lambda s, ak, sk: (path_for("official", "redis"), _signed(s, ak, sk)[1]),
     ),
     Tampered(
         "query added",
-        "the signature does not match the request",
+        KEY_REFUSED,
         lambda s, ak, sk: (NGINX + "?namespace=x", _signed(s, ak, sk)[1]),
     ),
     Tampered(
         "query changed",
-        "the signature does not match the request",
+        KEY_REFUSED,
         lambda s, ak, sk: (NGINX + "?a=2", _signed(s, ak, sk, query=[("a", "1")])[1]),
     ),
     Tampered(
         "Host changed",
-        "the signature does not match the request",
+        KEY_REFUSED,
         _with("Host", "swr.example.com"),
     ),
     Tampered("X-Sdk-Date missing", "the X-Sdk-Date header is missing", _with("X-Sdk-Date", None)),
@@ -350,6 +351,19 @@ TAMPERED = [
         "bad token and valid signature",
         "both an X-Auth-Token and an SDK-HMAC-SHA256 signature",
         lambda s, ak, sk: (NGINX, [*_signed(s, ak, sk)[1], ("X-Auth-Token", "swr_nope")]),
+    ),
+    Tampered(
+        "token and lower-case signature",
+        "both an X-Auth-Token and an SDK-HMAC-SHA256 signature",
+        lambda s, ak, sk: (
+            NGINX,
+            [
+                *tamper_authorization(
+                    _signed(s, ak, sk)[1], lambda v: v.replace("SDK-HMAC-SHA256", "sdk-hmac-sha256")
+                ),
+                ("X-Auth-Token", s.live.tokens.valid),
+            ],
+        ),
     ),
     Tampered(
         "Authorization malformed",
@@ -407,6 +421,17 @@ TAMPERED = [
 ]
 
 
+def test_the_scheme_word_is_case_insensitive(signing_server):
+    # RFC 9110 §11.1: an authentication scheme is matched without regard to case.
+    ak, sk = signing_server.keys["sdk"]
+    headers = tamper_authorization(
+        sdk_signed(ak, sk, signing_server.base_url, NGINX),
+        lambda v: v.replace("SDK-HMAC", "Sdk-Hmac"),
+    )
+    response = send_raw(signing_server.base_url, raw_request("GET", NGINX, headers))
+    assert response.status == 200, response.body
+
+
 def test_a_signed_request_over_a_raw_socket_is_served(signing_server):
     ak, sk = signing_server.keys["sdk"]
     for method in ("GET", "HEAD"):
@@ -430,6 +455,82 @@ def test_a_tampered_request_is_refused(spec, signing_server, case):
     signature = authorization.rpartition("Signature=")[2]
     for secret in (ak, sk, signature, signing_server.live.tokens.valid):
         assert secret not in response.body.decode(), case.id
+
+
+@pytest.mark.parametrize("who", ["unknown", "disabled", "deleted", "wrong secret"])
+def test_key_refusals_say_the_same_whatever_the_key(spec, signing_server, who):
+    ak, sk = {
+        "unknown": ("A" * 20, "x" * 40),
+        "wrong secret": (signing_server.keys["sdk"][0], "x" * 40),
+    }.get(who) or signing_server.keys[who]
+    response = signed_get(signing_server.base_url, ak, sk)
+
+    assert response.status_code == 401
+    assert response.json()["error_msg"] == f"Authentication failed: {KEY_REFUSED}."
+
+
+def scope_of(path: str, headers: list[tuple[str, str]]) -> dict:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+    }
+
+
+def test_an_unknown_or_refused_key_costs_the_work_of_a_wrong_signature(engine, monkeypatch):
+    """The same query, decryption and comparison whatever the key: the time a refusal takes
+    does not tell which access keys exist or their state."""
+    import hmac
+
+    from sqlalchemy import event
+
+    from server.http.aksk import SignatureRefused, verify
+    from server.store.access_keys import AccessKeyStore
+
+    keys = AccessKeyStore(engine, b"k" * 32)
+    good = keys.create("good")
+    disabled = keys.create("off")
+    keys.disable("off")
+    work: list[str] = []
+
+    def query(_conn, _cursor, statement, *_):
+        if statement.lstrip().upper().startswith("SELECT"):  # not SQLite's BEGIN
+            work.append("query")
+
+    event.listen(engine, "before_cursor_execute", query)
+    aead = keys._aead
+
+    class CountingAead:
+        def decrypt(self, *args):
+            work.append("decrypt")
+            return aead.decrypt(*args)
+
+    monkeypatch.setattr(keys, "_aead", CountingAead())
+    compare_digest = hmac.compare_digest
+
+    def spy(a, b):
+        work.append("compare")
+        return compare_digest(a, b)
+
+    monkeypatch.setattr("server.http.aksk.hmac.compare_digest", spy)
+    scope = scope_of(NGINX, sdk_signed(*good, "http://swr.example.com", NGINX))
+    assert verify(scope, keys).key_name == "good"
+    cases = {
+        "unknown": ("B" * 20, "x" * 40),
+        "not an access key id": ("abc", "x" * 40),
+        "disabled": disabled,
+        "wrong secret": (good[0], "x" * 40),
+    }
+    for case, (ak, sk) in cases.items():
+        work.clear()
+        scope = scope_of(NGINX, sdk_signed(ak, sk, "http://swr.example.com", NGINX))
+        with pytest.raises(SignatureRefused) as refused:
+            verify(scope, keys)
+        assert str(refused.value) == KEY_REFUSED, case
+        assert sorted(work) == ["compare", "decrypt", "query"], case
 
 
 def test_signatures_are_compared_in_constant_time(signing_server, monkeypatch):
@@ -515,6 +616,16 @@ def test_key_commands(store, tmp_path):
             assert result.code == 1 and "no key named 'nobody'" in result.err
 
 
+@pytest.mark.parametrize("name", ["ci\n", "ci\r", "\nci", "has space", ""])
+def test_a_key_name_with_a_line_break_is_refused(engine, name):
+    from server.store.access_keys import AccessKeyError, AccessKeyStore
+
+    keys = AccessKeyStore(engine, b"k" * 32)
+    with pytest.raises(AccessKeyError, match="key name must be 1-64 characters"):
+        keys.create(name)
+    assert keys.list() == []
+
+
 def test_the_key_file_is_private_and_beside_the_database(tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     create_key(url, "ci")
@@ -561,7 +672,7 @@ def test_a_disabled_key_is_refused_at_once_by_every_process(store, tmp_path, cat
         for base_url in (first.base_url, second):
             response = signed_get(base_url, ak, sk)
             assert response.status_code == 401
-            assert "the access key is disabled" in response.json()["error_msg"]
+            assert KEY_REFUSED in response.json()["error_msg"]
 
 
 def test_a_changed_master_key_refuses_with_a_log_line_not_a_500(tmp_path, catalog_file, caplog):
@@ -574,7 +685,7 @@ def test_a_changed_master_key_refuses_with_a_log_line_not_a_500(tmp_path, catalo
     with serve(Settings(database_url=url, secret_key=another)) as base:
         responses = [signed_get(base, ak, sk) for _ in range(2)]
     assert [r.status_code for r in responses] == [401, 401]
-    assert "cannot be used on this server" in responses[0].json()["error_msg"]
+    assert KEY_REFUSED in responses[0].json()["error_msg"]
     lines = [r.getMessage() for r in caplog.records if "cannot be decrypted" in r.getMessage()]
     assert len(lines) == 1, lines  # once, not once per request
     assert "'ci'" in lines[0] and "master key" in lines[0]
@@ -589,7 +700,7 @@ def test_without_a_master_key_signatures_are_refused_and_tokens_still_work(
         refused = signed_get(live.base_url, "A" * 20, "s" * 40)
         token = httpx.get(live.base_url + NGINX, headers={"X-Auth-Token": live.tokens.valid})
     assert refused.status_code == 401
-    assert "not configured" in refused.json()["error_msg"]
+    assert KEY_REFUSED in refused.json()["error_msg"]
     assert token.status_code == 200
 
 
@@ -622,6 +733,39 @@ def test_a_signed_list_with_a_query_is_served_and_a_changed_query_is_not(signing
     assert "the signature does not match the request" in refused.json()["error_msg"]
 
 
+# Every list parameter is a name, so a value with a space, "+" or "é" passes the signature
+# check and is then refused by validation (400): security runs first.
+AUTHENTICATED, REFUSED = 400, 401
+
+
+@pytest.mark.parametrize(
+    ("signed_value", "sent_query", "status"),
+    [
+        ("ngin+x", "name=ngin%2Bx", AUTHENTICATED),
+        # The app reads "+" as a space: a signature for "+" does not cover a space.
+        ("ngin+x", "name=ngin+x", REFUSED),
+        ("ngin x", "name=ngin+x", AUTHENTICATED),
+        ("ngin x", "name=ngin%20x", AUTHENTICATED),
+        ("ngin x", "name=ngin%2Bx", REFUSED),
+        ("nginé", "name=ngin%C3%A9", AUTHENTICATED),
+    ],
+)
+def test_the_signed_query_is_the_query_the_app_reads(
+    spec, signing_server, signed_value, sent_query, status
+):
+    ak, sk = signing_server.keys["sdk"]
+    path = NGINX.rpartition("/")[0]
+    headers = sdk_signed(ak, sk, signing_server.base_url, path, query=[("name", signed_value)])
+
+    response = send_raw(
+        signing_server.base_url, raw_request("GET", f"{path}?{sent_query}", headers)
+    )
+
+    assert response.status == status, response.body
+    if status == AUTHENTICATED:
+        assert "does not match the naming rules" in response.json()["error_msg"]
+
+
 # --- Logs and metrics of the real process -----------------------------------------------------
 
 # The 401-by-reason metric's label for each refusal above: a bounded set, finer than "signature"
@@ -645,6 +789,7 @@ REFUSAL_METRIC = {
     "X-Sdk-Date 16 minutes ahead": "aksk_clock_skew",
     "token and signature": "ambiguous",
     "bad token and valid signature": "ambiguous",
+    "token and lower-case signature": "ambiguous",
     "Authorization malformed": "aksk_malformed",
     "Authorization another algorithm": "aksk_malformed",
     "Authorization sent twice": "aksk_malformed",

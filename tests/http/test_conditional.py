@@ -32,6 +32,7 @@ from tests.support.contract import (
     OPERATION_PATH,
     assert_request_id,
     expected_cache_control,
+    list_path_for,
     path_for,
     resolve,
 )
@@ -181,6 +182,24 @@ def test_if_none_match(live_server, if_none_match, status):
         assert response.json()["name"] == "nginx"
 
 
+def test_if_none_match_reads_a_bounded_number_of_members(live_server):
+    from server.http.conditional import MAX_IF_NONE_MATCH_MEMBERS as bound
+
+    etag = get(live_server).headers["ETag"]
+
+    def status_at(position: int, filler: str = '"not-it"') -> int:
+        members = [filler] * (position - 1) + [etag]
+        return get(live_server, **{"If-None-Match": ",".join(members)}).status_code
+
+    assert status_at(1) == 304
+    assert status_at(bound) == 304
+    # A tag past the bound is not read: a 200, which is always a correct answer to a GET.
+    assert status_at(bound + 1) == 200
+    # Empty members count: 31,000 commas cost no more than the bound.
+    assert status_at(31_000, filler="") == 200
+    assert get(live_server, **{"If-None-Match": etag + "," * 31_000}).status_code == 304
+
+
 def test_if_modified_since(live_server):
     first = get(live_server)
     last_modified = parsedate_to_datetime(first.headers["Last-Modified"])
@@ -205,6 +224,28 @@ def test_if_modified_since(live_server):
     # If-None-Match decides when present, whatever the date says.
     assert status_with(**{"If-None-Match": '"not-it"', "If-Modified-Since": later}) == 200
     assert status_with(**{"If-None-Match": etag, "If-Modified-Since": earlier}) == 304
+
+
+# Dates that look like HTTP-dates but overflow or leave the calendar: each is not a valid
+# HTTP-date, so it is ignored like any other (RFC 9110 §13.1.3).
+ABSURD_DATES = [
+    "Fri, 31 Dec 9999999999 23:59:59 GMT",
+    "Fri, 99999999999 Dec 2020 23:59:59 GMT",
+    "Fri, 31 Dec 2020 99999999999:59:59 GMT",
+    "Fri, 31 Dec 2020 23:59:99999999999999 GMT",
+    "Fri, 31 Dec 2020 23:59:59 +99999999999999999999",
+    "Fri, 31 Dec 2020 23:59:59 +9999",
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("path", [NGINX, list_path_for("official")], ids=["image", "page"])
+def test_an_absurd_if_modified_since_is_ignored(live_server, path, method):
+    for since in ABSURD_DATES:
+        response = get(live_server, path, method, **{"If-Modified-Since": since})
+
+        assert response.status_code == 200, (since, response.text)
+        assert "Last-Modified" in response.headers, since
 
 
 def test_errors_stay_no_store_and_are_never_304(spec, live_server):

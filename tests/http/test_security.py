@@ -83,6 +83,30 @@ def test_cors_when_configured(spec, cors_server):
     assert_request_id(spec, refused.headers, refused.json())
 
 
+def test_cors_lets_a_browser_revalidate(cors_server):
+    preflight = httpx.options(
+        cors_server + GOOD,
+        headers={
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-auth-token, if-none-match, if-modified-since",
+        },
+    )
+    response = httpx.get(
+        cors_server + GOOD, headers={"Origin": "https://ui.example", "X-Auth-Token": "t"}
+    )
+
+    assert preflight.status_code == 200, preflight.text
+    allowed = {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert {"if-none-match", "if-modified-since"} <= allowed
+    exposed = {
+        h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert {"etag", "last-modified", "x-request-id"} <= exposed
+
+
 def test_swagger_ui_and_spec_can_be_switched_off(spec, database_url):
     settings = Settings(database_url=database_url, swagger_ui=False)
     with serve(settings) as base_url:

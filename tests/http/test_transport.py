@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import json
 import logging
 import socket
 import threading
@@ -304,6 +305,40 @@ def test_x_forwarded_for_is_trusted_from_a_configured_proxy(tmp_path):
         assert logged_client(base_url, "203.0.113.9").startswith("203.0.113.9")
 
 
+@pytest.mark.parametrize(
+    ("forwarded_for", "logged"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8::7", "2001:db8::7"),
+        ("x" * 5000, None),
+        ("203.0.113.9 <script>", None),
+        ("1" * 5000, None),
+    ],
+    ids=["IPv4", "IPv6", "5,000 letters", "an address and more", "5,000 digits"],
+)
+def test_a_forwarded_client_is_logged_only_as_an_address(
+    tmp_path, capsys, caplog, forwarded_for, logged
+):
+    caplog.set_level(logging.INFO, logger="server.access")  # access lines on
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/db.sqlite", forwarded_allow_ips=("127.0.0.1",)
+    )
+    with serve(settings) as base_url:
+        capsys.readouterr()
+        response = send_raw(
+            base_url,
+            request_bytes(
+                "GET", SPEC_PATH, [("X-Forwarded-For", forwarded_for), ("X-Request-Id", "xff")]
+            ),
+        )
+        assert response.status == 200
+        out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if '"request_id":"xff"' in line]
+    assert len(lines) == 1, out[-2000:]
+    assert len(lines[0].encode()) + 1 <= 4096
+    assert json.loads(lines[0])["client"] == logged
+
+
 def test_x_forwarded_for_is_not_trusted_from_another_address(tmp_path):
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/db.sqlite", forwarded_allow_ips=("10.0.0.0/8",)
@@ -329,15 +364,53 @@ def test_an_oversized_head_pipelined_after_a_good_one_is_answered_in_order(serve
     assert [r.status for r in responses] == [200, 431]
 
 
-@pytest.mark.parametrize(
-    ("version", "status"), [(b"HTTP/2.0", 505), (b"HTTP/0.9", 505), (b"HTTP/3.0", 400)]
-)
-def test_an_http_version_other_than_1_x_is_refused(server, version, status):
-    # httptools parses 0.9 and 2.0 request lines; 3.0 is not even HTTP/1 syntax to it.
-    raw = b"GET " + SPEC_PATH.encode() + b" " + version + b"\r\nHost: a\r\n\r\n"
-    responses = read_responses_from(server, raw)
+# RFC 9110 §2.5: a 1.x minor version the server does not know is read as the highest 1.x it
+# speaks; any other major version that parses is refused with 505; what does not have the form
+# HTTP/DIGIT.DIGIT is not HTTP.
+VERSIONS = [
+    (b"HTTP/1.2", 200),
+    (b"HTTP/1.9", 200),
+    (b"HTTP/2.0", 505),
+    (b"HTTP/0.9", 505),
+    (b"HTTP/3.0", 505),
+    (b"HTTP/9.9", 505),
+    (b"HTTP/1.10", 400),
+    (b"HTTP/11.1", 400),
+    (b"HTTP/1", 400),
+    (b"HTTPS/1.1", 400),
+]
+
+
+def versioned_request(version: bytes, close: bool = True) -> bytes:
+    closing = b"Connection: close\r\n" if close else b""
+    return b"GET " + SPEC_PATH.encode() + b" " + version + b"\r\nHost: a\r\n" + closing + b"\r\n"
+
+
+@pytest.mark.parametrize(("version", "status"), VERSIONS, ids=[v.decode() for v, _ in VERSIONS])
+@pytest.mark.parametrize("delivery", ["at once", "byte by byte"])
+def test_http_versions_as_rfc_9110_reads_them(server, version, status, delivery):
+    raw = versioned_request(version)
+    with connect(server) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A refusal may come, and the connection close, before the rest of the head is sent.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for piece in (
+                [raw] if delivery == "at once" else [raw[i : i + 1] for i in range(len(raw))]
+            ):
+                sock.sendall(piece)
+        responses = read_responses(sock)
     assert len(responses) == 1
-    assert_swr_error(responses[0], status)
+    if status == 200:
+        assert responses[0].status == 200, responses[0].body[:200]
+    else:
+        assert_swr_error(responses[0], status)
+
+
+def test_an_unknown_1_x_minor_keeps_the_connection_open_as_1_1_does(server):
+    responses = read_responses_from(
+        server, versioned_request(b"HTTP/1.2", close=False) + versioned_request(b"HTTP/1.1")
+    )
+    assert [r.status for r in responses] == [200, 200]
 
 
 @pytest.mark.slow

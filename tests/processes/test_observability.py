@@ -360,7 +360,7 @@ TRANSPORT_REFUSALS = {
     # reason: (raw request, status)
     "uri_too_long": (request_bytes("GET", "/" + "a" * 9000, []), 414),
     "headers_too_large": (request_bytes("GET", GOOD, [("X-Big", "b" * 33_000)]), 431),
-    "not_http": (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 400),
+    "not_http": (b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),
     "has_body": (request_bytes("HEAD", GOOD, [("Content-Length", "5")]) + b"12345", 400),
     "bad_version": (b"GET /openapi.json HTTP/2.0\r\nHost: a\r\n\r\n", 505),
 }
@@ -417,3 +417,61 @@ def test_connections_closed_without_an_answer_are_counted_by_reason(database_url
         assert before[(closed, frozenset({("reason", reason)}))] == 0
     assert value(after, closed, reason="head_timeout") == 1
     assert value(after, closed, reason="idle") == 0
+
+
+# --- bounded lines ---------------------------------------------------------------------------
+
+
+def test_an_access_line_stays_under_4_kib_whatever_it_escapes():
+    import io
+
+    from server.ops.logging import MAX_LINE_BYTES, AccessLog
+
+    for fmt in ("json", "human"):
+        stream = io.StringIO()
+        # Control characters take six bytes each in JSON: a path of 1,024 of them is 6 KiB.
+        fields = {
+            "request_id": "r",
+            "method": "GET",
+            "path": "/" + "\x01" * 1023,
+            "route": None,
+            "operation": "none",
+            "status": 404,
+            "duration_ms": 1.0,
+            "bytes": 10,
+            "client": "127.0.0.1",
+            "user_agent": "\x02" * 256,
+        }
+        AccessLog(fmt, stream).write(fields)
+        line = stream.getvalue()
+        assert line.endswith("\n") and line.count("\n") == 1, fmt
+        assert len(line.encode()) <= MAX_LINE_BYTES, fmt
+        if fmt == "json":
+            record = json.loads(line)
+            assert record["path"].startswith("/\x01") and record["status"] == 404
+
+
+@pytest.mark.parametrize("fmt", ["json", "human"])
+def test_a_traceback_line_stays_under_4_kib(fmt):
+    import logging
+
+    from server.ops.logging import MAX_LINE_BYTES, HumanFormatter, JsonFormatter
+
+    formatter = JsonFormatter() if fmt == "json" else HumanFormatter()
+    try:
+        raise ValueError("a value of " + "v" * 20_000)
+    except ValueError:
+        record = logging.LogRecord(
+            "server", logging.ERROR, __file__, 1, "failed: %s", ("m" * 10_000,), exc_info=True
+        )
+        import sys
+
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+
+    assert len(line.encode()) + 1 <= MAX_LINE_BYTES
+    # What matters most survives: the start of the message, and the exception's type.
+    assert "failed: mmm" in line
+    assert "ValueError" in line
+    if fmt == "json":
+        assert json.loads(line)["level"] == "ERROR"

@@ -81,10 +81,14 @@ def test_revoked_tokens_are_refused_as_revoked_and_revoking_twice_is_harmless(en
     assert not store.any_active()
 
 
-@pytest.mark.parametrize("name", ["", "has space", "-leading", "x" * 65, "naïve"])
+BAD_NAMES = ["", "has space", "-leading", "x" * 65, "naïve", "ci\n", "ci\r", "ci\n\n", "\nci"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_names_are_refused(engine, name):
-    with pytest.raises(TokenError):
+    with pytest.raises(TokenError, match="token name must be 1-64 characters"):
         TokenStore(engine).create(name)
+    assert TokenStore(engine).list() == []
 
 
 def test_names_are_unique_and_revoke_needs_a_known_name(engine):

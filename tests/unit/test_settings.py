@@ -191,6 +191,33 @@ def test_config_prints_every_effective_setting_with_the_password_masked(monkeypa
     assert printed["SWR_VALIDATE_RESPONSES"] == "false"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://swr:s3c@r3t@x9q@db.internal:5432/swr",
+            "postgresql+psycopg://swr:***@db.internal:5432/swr",
+        ),
+        (
+            "postgresql+psycopg://swr:@s3cr3t@db.internal/swr?sslmode=require",
+            "postgresql+psycopg://swr:***@db.internal/swr?sslmode=require",
+        ),
+        (
+            "postgresql+psycopg://swr:hunter2@db.internal/swr",
+            "postgresql+psycopg://swr:***@db.internal/swr",
+        ),
+    ],
+)
+def test_a_password_with_an_unescaped_at_sign_is_masked_whole(url, shown):
+    info = next(info for info in setting_infos() if info.name == "database_url")
+
+    displayed = display_value(info, url)
+
+    assert displayed == shown
+    for part in ("s3c", "r3t", "x9q"):
+        assert part not in displayed
+
+
 @pytest.mark.parametrize("value", ["s3cret-value", SecretStr("s3cret-value")])
 def test_a_secret_setting_is_masked(value):
     info = SettingInfo(
