@@ -27,7 +27,7 @@ from server.settings import Settings
 from server.spec import load_spec, service_version, spec_version
 from server.store.access_keys import AccessKeyStore
 from server.store.cached import CachedImages, CachedTokens
-from server.store.db import make_engine
+from server.store.db import make_engine, stop_waiting
 from server.store.images import SqlImageRepository
 from server.store.master_key import MasterKeyError, load_master_key
 from server.store.migrations import head_revision, prepare_schema
@@ -81,6 +81,9 @@ def create_app(settings: Settings) -> SwrAsyncApp:
         finally:
             metrics.process_exiting()
             image_cache.close()
+            # Requests still waiting on the database once the grace is over stop waiting, so
+            # that the process can exit (it waits for their threads) whatever the database does.
+            stop_waiting(engine)
             engine.dispose()
 
     app = SwrAsyncApp(

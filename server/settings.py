@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, get_args
 
 import platformdirs
 from dotenv.parser import parse_stream
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -224,6 +224,25 @@ class Settings(BaseSettings):
         ge=1,
         le=3_600_000,
     )
+    # The statement timeout is enforced by the database, so it cannot fire when the statement
+    # never reaches it (a proxy that stops forwarding, a frozen backend, a dead network path):
+    # the server bounds its own waits too.
+    db_connect_timeout: int = setting(
+        5,
+        "PostgreSQL: longest opening a connection may take",
+        "an integer from 2 to 600 (seconds)",
+        ge=2,
+        le=600,
+    )
+    db_read_timeout_ms: int = setting(
+        10_000,
+        "PostgreSQL: longest a request waits for the database's answer to one statement, commit "
+        "or connection check before it drops the connection; above `SWR_DB_STATEMENT_TIMEOUT_MS`, "
+        "so that the database's own limit answers first",
+        "an integer from 1 to 3600000 (milliseconds), above SWR_DB_STATEMENT_TIMEOUT_MS",
+        ge=1,
+        le=3_600_000,
+    )
     # /readyz gives up on a store that does not answer: a probe must answer in time.
     readiness_timeout_ms: int = setting(
         2000,
@@ -301,6 +320,17 @@ class Settings(BaseSettings):
         # Built directly, settings are what the code says: a developer's SWR_* variables or .env
         # must not leak into a test's app. from_env() is the one way in for the environment.
         return (init_settings,)
+
+    @model_validator(mode="after")
+    def _read_timeout_above_statement_timeout(self) -> Settings:
+        # Otherwise a slow statement would be cut off by the client, which learns nothing,
+        # instead of by the database, which says why.
+        if self.db_read_timeout_ms <= self.db_statement_timeout_ms:
+            raise ValueError(
+                f"SWR_DB_READ_TIMEOUT_MS ({self.db_read_timeout_ms}) must be above "
+                f"SWR_DB_STATEMENT_TIMEOUT_MS ({self.db_statement_timeout_ms})"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -492,11 +522,11 @@ def _describe(exc: ValidationError, flags: dict[str, object]) -> str:
     for error in exc.errors(include_url=False, include_input=False):
         name = str(error["loc"][0]) if error["loc"] else ""
         info = infos.get(name)
+        problem = error["msg"].removeprefix("Value error, ")
         if info is None:
-            lines.append(f"{name or 'settings'}: {error['msg']}")
+            lines.append(f"{name or 'settings'}: {problem}")
             continue
         where = info.flag if name in flags and info.flag else info.variable
-        problem = error["msg"].removeprefix("Value error, ")
         problem = problem[:1].lower() + problem[1:]
         lines.append(f"{where}: {problem} (allowed: {info.allowed})")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import Engine, select, text
 
 from server.ops.shutdown import Drain
-from server.store.db import images
+from server.store.db import database_deadline, images
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,9 @@ class Readiness:
         if self._drain.draining:
             raise NotReady("the process is shutting down")
         try:
-            # In a thread of the loop's own executor, not the request thread pool: a store that
-            # hangs keeps a thread busy until its own timeouts end it, but the probe answers
-            # in time and requests keep their threads.
+            # In a thread of the loop's own executor, not the request thread pool, so that
+            # requests keep their threads. The thread's database waits end by the same
+            # deadline: a store that hangs keeps neither the thread nor a connection.
             revision = await asyncio.wait_for(
                 asyncio.to_thread(self._schema_revision), self._timeout
             )
@@ -46,7 +46,7 @@ class Readiness:
             raise NotReady(f"the store's schema is at {revision}, this release needs {self._head}")
 
     def _schema_revision(self) -> str | None:
-        with self._engine.connect() as conn:
+        with database_deadline(self._timeout), self._engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # The probe's own limit, shorter than the one for requests.
                 conn.exec_driver_sql(

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
+import threading
+import time
+import weakref
 from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
+import psycopg
+from psycopg.abc import PQGen, PQGenConn
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -24,6 +32,7 @@ from sqlalchemy import (
     event,
     make_url,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.settings import Settings
@@ -133,6 +142,104 @@ def _sqlite_engine(settings: Settings) -> Engine:
     return engine
 
 
+# Every wait on a PostgreSQL socket is bounded by the client as well. The statement timeout is
+# enforced by the database, so it cannot fire when the statement never reaches it (a proxy that
+# stops forwarding, a frozen backend); TCP keepalives and the user timeout end a connection
+# whose peer is gone, but not one whose peer still acknowledges and never answers. So psycopg's
+# wait loop, which wakes at least every tenth of a second, checks a deadline each time and, once
+# past it, closes the connection: the pool then replaces it, the thread is free, and an
+# interpreter exiting does not wait forever for a thread stuck on the database.
+
+_RV = TypeVar("_RV")
+
+# Absolute (time.monotonic) deadline for the database waits of the current context, when it has
+# one of its own (a readiness probe); math.inf for batch jobs, which have no time limit.
+_deadline: ContextVar[float | None] = ContextVar("swr_database_deadline", default=None)
+
+# TCP keepalives on every connection: a peer that is gone shows within
+# idle + interval * count seconds even on a connection that is idle in the pool.
+# Each can be overridden in the database URL's query (e.g. ?keepalives_idle=60).
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+class DatabaseWaitAborted(psycopg.OperationalError):
+    """A wait on the database passed its deadline, or the process is stopping: the connection
+    was closed (SQLAlchemy sees a disconnect and replaces it)."""
+
+
+class _Waits:
+    """How long one engine's connections wait for the database, and whether they may still."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.stopped = threading.Event()
+
+    def deadline(self) -> float:
+        given = _deadline.get()
+        return time.monotonic() + self.read_timeout if given is None else given
+
+    def why_not(self, deadline: float) -> str | None:
+        if self.stopped.is_set():
+            return "the server is stopping"
+        if time.monotonic() >= deadline:
+            return "the database did not answer in time"
+        return None
+
+
+# The engines' wait bounds, for stop_waiting(engine).
+_engine_waits: weakref.WeakKeyDictionary[Engine, _Waits] = weakref.WeakKeyDictionary()
+
+
+class _BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait ends by a deadline (see above)."""
+
+    waits: _Waits  # set by the engine's subclass
+
+    def wait(self, gen: PQGen[_RV], interval: float = 0.1, timeout: float | None = None) -> _RV:
+        return super().wait(self._bounded(gen), interval, timeout)
+
+    def _bounded(self, gen: PQGen[_RV]) -> PQGen[_RV]:
+        deadline = self.waits.deadline()
+        try:
+            state = next(gen)
+            while True:
+                ready = yield state
+                state = gen.send(ready)
+                if reason := self.waits.why_not(deadline):
+                    gen.close()
+                    # Mid-exchange, the connection's state is unknown: it cannot be reused.
+                    self.pgconn.finish()
+                    raise DatabaseWaitAborted(f"{reason}: connection closed")
+        except StopIteration as done:
+            result: _RV = done.value
+            return result
+
+    @classmethod
+    def _connect_gen(cls, conninfo: str = "") -> PQGenConn[Any]:
+        # The connect timeout is kept here rather than by psycopg, whose own leaves the
+        # half-open connection to the garbage collector; a shorter deadline of the context (a
+        # readiness probe) or the process stopping ends the handshake early.
+        deadline = min(_deadline.get() or math.inf, time.monotonic() + cls.waits.connect_timeout)
+        gen = super()._connect_gen(conninfo)
+        try:
+            state = next(gen)
+            while True:
+                ready = yield state
+                state = gen.send(ready)
+                if reason := cls.waits.why_not(deadline):
+                    # Closing the generator drops the half-open connection with it.
+                    gen.close()
+                    raise DatabaseWaitAborted(f"{reason}: connection abandoned")
+        except StopIteration as done:
+            return done.value
+
+
 def _postgresql_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     # Server-side settings go in libpq's "options"; a URL may carry its own (a search_path).
@@ -144,7 +251,14 @@ def _postgresql_engine(settings: Settings) -> Engine:
             f"-c statement_timeout={settings.db_statement_timeout_ms}",
         ]
     )
-    return create_engine(
+    # The kernel drops a connection whose sent data stays unacknowledged this long.
+    tcp = {**_KEEPALIVES, "tcp_user_timeout": settings.db_read_timeout_ms}
+    engine_waits = _Waits(settings.db_connect_timeout, settings.db_read_timeout_ms / 1000)
+
+    class EngineConnection(_BoundedConnection):
+        waits = engine_waits
+
+    engine = create_engine(
         url.difference_update_query(["options"]),
         pool_size=settings.db_pool_size,
         # No overflow: an overflow connection is closed as soon as it is checked in while the
@@ -157,11 +271,44 @@ def _postgresql_engine(settings: Settings) -> Engine:
         # replaced at checkout instead of failing a request.
         pool_pre_ping=True,
         connect_args={
-            "connect_timeout": 5,
+            # No connect_timeout: EngineConnection keeps it (see _connect_gen).
             "options": options,
             "application_name": "swr-official-images",
+            # The URL's own values win.
+            **{key: value for key, value in tcp.items() if key not in url.query},
         },
     )
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(
+        _dialect: Dialect, _record: ConnectionPoolEntry, cargs: Any, cparams: dict[str, Any]
+    ) -> psycopg.Connection[Any]:
+        deadline = _deadline.get()
+        if reason := engine_waits.why_not(math.inf if deadline is None else deadline):
+            raise DatabaseWaitAborted(f"{reason}: no new connection")
+        return EngineConnection.connect(*cargs, **cparams)
+
+    _engine_waits[engine] = engine_waits
+    return engine
+
+
+@contextlib.contextmanager
+def database_deadline(seconds: float) -> Iterator[None]:
+    """Every wait on a PostgreSQL database in this context (and in the threads it starts with
+    a copy of it) ends within `seconds` from now, whatever the engine's read timeout."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def stop_waiting(engine: Engine) -> None:
+    """Ends the waits on the database of every thread using `engine`, now and from now on (the
+    process is stopping); for a SQLite engine, nothing."""
+    waits = _engine_waits.get(engine)
+    if waits is not None:
+        waits.stopped.set()
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -190,14 +337,16 @@ def _write_transaction(engine: Engine) -> Iterator[Connection]:
             # Through the driver: a statement through SQLAlchemy would begin the transaction.
             driver = _sqlite_driver(conn)
             driver.execute(f"PRAGMA busy_timeout={_SQLITE_BATCH_BUSY_TIMEOUT_MS}")
+        # Imports and migrations are an operator's batch jobs: the time limits meant for
+        # requests do not apply.
+        unbounded = _deadline.set(math.inf)
         try:
             with conn.begin():
                 if conn.dialect.name == "postgresql":
-                    # Imports and migrations are an operator's batch jobs: the time limit meant
-                    # for requests does not apply.
                     conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 yield conn
         finally:
+            _deadline.reset(unbounded)
             if conn.dialect.name == "sqlite" and not conn.invalidated:
                 # The connection goes back to the pool, where requests must not wait minutes.
                 driver.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")

@@ -101,6 +101,7 @@ def test_readiness_answers_503_in_time_when_the_store_hangs(
             catalog_file,
             readiness_timeout_ms=200,
             db_statement_timeout_ms=600_000,
+            db_read_timeout_ms=600_001,
         ) as server,
         server.engine.connect() as blocker,
     ):

@@ -115,6 +115,18 @@ def test_a_bad_variable_is_one_line_naming_it_and_what_is_allowed(
     assert "hunter2" not in message
 
 
+def test_a_read_timeout_not_above_the_statement_timeout_is_refused(monkeypatch):
+    # The client would cut off a slow statement before the database could say why.
+    monkeypatch.setenv("SWR_DB_STATEMENT_TIMEOUT_MS", "20000")
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env()
+
+    assert str(caught.value) == (
+        "settings: SWR_DB_READ_TIMEOUT_MS (10000) must be above SWR_DB_STATEMENT_TIMEOUT_MS (20000)"
+    )
+
+
 def test_a_flag_is_validated_like_its_variable_and_named_as_a_flag():
     with pytest.raises(SettingsError, match=r"^--port: input should be less than or equal"):
         Settings.from_env(port="70000")
