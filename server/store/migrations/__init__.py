@@ -7,6 +7,7 @@ its operator, and a server refuses to start on a schema that is not current.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from alembic import command
@@ -36,7 +37,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
+    """This release's newest revision (its scripts are read once per process)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migrations"
     return head
@@ -53,6 +56,10 @@ def upgrade(engine: Engine) -> str:
     with schema_lock_transaction(engine) as conn:
         config = alembic_config(conn)
         current = MigrationContext.configure(conn).get_current_revision()
+        if current == head_revision():
+            # Already current, as at nearly every start of the embedded store: Alembic's
+            # environment and scripts need not be loaded at all.
+            return current
         if current is None and inspect(conn).has_table("images"):
             # Tables without a version: made by the release before migrations, whose schema
             # is the initial revision's.
