@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -416,6 +417,8 @@ def settings_epilog() -> str:
     return "\n".join(lines)
 
 
+# Built once per process: argparse looks up a translation of every help text as it builds.
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swr-official-images",
