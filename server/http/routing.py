@@ -12,7 +12,10 @@ from typing import Any
 
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.routing import Mount, Router
+
+from server.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 
 _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
@@ -30,11 +33,13 @@ class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # c
 
 
 def connexion_middlewares() -> list[type]:
-    """Connexion's default middleware stack with our routing in place of its own."""
-    return [
-        NoRedirectRoutingMiddleware if m is RoutingMiddleware else m
-        for m in ConnexionMiddleware.default_middlewares
-    ]
+    """Connexion's default middleware stack with our routing and spec documents in place of its
+    own."""
+    ours = {
+        RoutingMiddleware: NoRedirectRoutingMiddleware,
+        SwaggerUIMiddleware: RenderedSpecSwaggerUIMiddleware,
+    }
+    return [ours.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 
 
 class AllowedMethods:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from unittest import mock
 
+import httpx
 import pytest
 from connexion.exceptions import ResolverError
+from connexion.spec import Specification
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
@@ -117,3 +120,19 @@ def test_the_allow_header_lists_the_spec_methods(spec, template):
         return
     assert set(ALLOWED_METHODS.split(", ")) == declared
     assert spec["components"]["headers"]["Allow"]["schema"]["enum"] == [ALLOWED_METHODS]
+
+
+def test_the_spec_documents_are_rendered_once(live_server):
+    # Connexion re-validated and re-serialised the whole spec for every request of it, on the
+    # event loop: a cost any client could impose without a token.
+    first = {
+        path: httpx.get(live_server.base_url + path) for path in ("/openapi.json", "/openapi.yaml")
+    }
+    with mock.patch.object(Specification, "clone", autospec=True) as clone:
+        for _ in range(5):
+            for path, response in first.items():
+                again = httpx.get(live_server.base_url + path)
+                assert again.status_code == 200
+                assert again.content == response.content
+                assert again.headers["Content-Type"] == response.headers["Content-Type"]
+    clone.assert_not_called()

@@ -1,0 +1,61 @@
+"""The spec documents (/openapi.json, /openapi.yaml) rendered once, not once per request.
+
+Connexion's Swagger UI middleware answers each request for the spec by cloning the whole
+specification (a deep copy, a validation against the OpenAPI schema, every `$ref` resolved) and
+serialising it, on the event loop: any client, without a token, could keep every other request
+waiting. A document depends only on the base path the API is served under, so each is rendered
+on first use and kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+# Base paths come from where the server mounts the API, never from the client: a few at most.
+_MAX_DOCUMENTS = 8
+
+
+class RenderedSpecSwaggerUIAPI(SwaggerUIAPI):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._documents: dict[tuple[str, str], tuple[bytes, str]] = {}
+
+    async def _get_openapi_json(self, request: Request) -> Response:
+        return await self._rendered_once("json", request, super()._get_openapi_json)
+
+    async def _get_openapi_yaml(self, request: Request) -> Response:
+        return await self._rendered_once("yaml", request, super()._get_openapi_yaml)
+
+    async def _rendered_once(
+        self, kind: str, request: Request, render: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        key = (kind, self._base_path_for_prefix(request))
+        document = self._documents.get(key)
+        if document is None:
+            response = await render(request)
+            document = (bytes(response.body), str(response.media_type))
+            if len(self._documents) < _MAX_DOCUMENTS:
+                self._documents[key] = document
+        body, media_type = document
+        return Response(body, 200, media_type=media_type)
+
+
+class RenderedSpecSwaggerUIMiddleware(SwaggerUIMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's Swagger UI middleware, with the spec documents rendered once."""
+
+    def add_api(
+        self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any
+    ) -> None:
+        api = RenderedSpecSwaggerUIAPI(
+            specification,
+            base_path=base_path,
+            arguments=arguments,
+            default=self.default_fn,
+            **kwargs,
+        )
+        self.router.mount(api.base_path, app=api.router)
