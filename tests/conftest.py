@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -247,23 +248,45 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+@functools.cache
+def shared_postgres_admin() -> Engine:
+    """One administrative engine per test process for creating and dropping databases."""
+    return postgres_admin()
+
+
+# Dropping a database waits on PostgreSQL's disk work; the tests need not wait with it.
+_drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database")
+_dropping: list[Future[None]] = []
+
+
+def _drop_database(name: str) -> None:
+    with shared_postgres_admin().connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def databases_dropped() -> Iterator[None]:
+    """Every database the tests created is gone when the session ends (a failed drop fails)."""
+    yield
+    _drops.shutdown(wait=True)
+    for dropped in _dropping:
+        dropped.result()
+    if shared_postgres_admin.cache_info().currsize:
+        shared_postgres_admin().dispose()
+
+
 @contextlib.contextmanager
 def postgres_database(template: str | None = None) -> Iterator[str]:
     """The URL of a new PostgreSQL database (a copy of `template`, when given), dropped
-    afterwards with whatever connections are still open to it."""
+    afterwards, in the background, with whatever connections are still open to it."""
     name = unique_name("test")
     source = f' TEMPLATE "{make_url(template).database}"' if template else ""
-    admin = postgres_admin()
+    with shared_postgres_admin().connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{source}')
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{source}')
-        try:
-            yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        admin.dispose()
+        _dropping.append(_drops.submit(_drop_database, name))
 
 
 @contextlib.contextmanager
