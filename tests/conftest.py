@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import os
@@ -34,6 +35,7 @@ import httpx
 import httpx._transports.default as httpx_transports
 import pytest
 import uvicorn
+from connexion.spec import Specification
 from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
@@ -120,6 +122,24 @@ def one_tls_context() -> Iterator[None]:
     client, and the suite makes thousands. Contexts built with the same arguments are shared."""
     create = functools.cache(httpx_transports.create_ssl_context)
     with mock.patch.object(httpx_transports, "create_ssl_context", create):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def each_spec_validated_once() -> Iterator[None]:
+    """Connexion validates the spec against the OpenAPI schema for every app it builds (a
+    tenth of a second each); a server process builds one, the suite hundreds from the same
+    spec. Each distinct spec is still validated, once per test process."""
+    validate = Specification._validate_spec.__func__
+    validated: set[bytes] = set()
+
+    def once(cls: type, spec: dict) -> None:
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).digest()
+        if key not in validated:
+            validate(cls, spec)
+            validated.add(key)
+
+    with mock.patch.object(Specification, "_validate_spec", classmethod(once)):
         yield
 
 
