@@ -89,6 +89,10 @@ def check_liveness() -> dict[str, str]:
     return show_liveness()
 
 
+def list_liveness_methods() -> tuple[object, int, dict[str, str]]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
 async def show_readiness() -> dict[str, str]:
     readiness: Readiness = request.state.readiness
     await readiness.check()  # raises NotReady, answered 503 by server.http.errors
@@ -97,6 +101,11 @@ async def show_readiness() -> dict[str, str]:
 
 async def check_readiness() -> dict[str, str]:
     return await show_readiness()
+
+
+def list_readiness_methods() -> tuple[object, int, dict[str, str]]:
+    # Says what the path serves, not whether the process is ready: no store is asked.
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
 
 
 def get_metrics() -> Response:

@@ -81,6 +81,19 @@ def _json(fields: dict[str, Any]) -> str:
     return orjson.dumps(fields).decode()
 
 
+def escaped(text: str) -> str:
+    """`text` as it is when every character of it is printable, else repr(text), quoted.
+
+    A client's bytes reach the human format in paths, names and messages: a line break there
+    (CR, LF, NEL, U+2028...) would split the line and let the client forge the next one, and an
+    ESC or a bidirectional control would rewrite it on a terminal. The JSON format escapes such
+    characters as JSON; here str.isprintable() decides, and repr() escapes, both in C: a
+    hostile field costs little more than an ordinary one. The quotes tell an escaped value from
+    a printable one that only looks escaped.
+    """
+    return text if text.isprintable() else repr(text)
+
+
 def _exception_text(record: logging.LogRecord) -> str | None:
     if record.exc_info and record.exc_info[0] is not None:
         return "".join(traceback.format_exception(*record.exc_info)).rstrip()
@@ -114,7 +127,7 @@ class HumanFormatter(logging.Formatter):
         fields = {
             "head": (
                 f"{rfc3339(record.created)} {record.levelname:<7} {record.process} "
-                f"{record.name} [{current_request_id.get()}]"
+                f"{record.name} [{escaped(current_request_id.get())}]"
             ),
             "message": record.getMessage(),
             "exception": _exception_text(record),
@@ -123,8 +136,12 @@ class HumanFormatter(logging.Formatter):
 
     @staticmethod
     def _render(f: dict[str, Any]) -> str:
-        line = f"{f['head']} {f['message']}"
-        return line if f["exception"] is None else line + "\n" + f["exception"]
+        line = f"{f['head']} {escaped(f['message'])}"
+        if f["exception"] is None:
+            return line
+        # A traceback keeps its lines, each indented, so that a line that starts at the margin
+        # is always a line of the log: an exception's message may hold a client's line breaks.
+        return "\n".join([line, *("  " + escaped(part) for part in f["exception"].split("\n"))])
 
 
 _FORMATTERS = {"json": JsonFormatter, "human": HumanFormatter}
@@ -206,16 +223,20 @@ class AccessLog:
             pass
 
     def _human_line(self, f: dict[str, Any]) -> str:
-        extra = f" token={f['token_name']}" if "token_name" in f else ""
+        # Every text field is escaped (see `escaped`), checked or not where it came from: a
+        # name stored by an older release, or a check loosened later, must not split the line.
+        extra = f" token={escaped(f['token_name'])}" if "token_name" in f else ""
         if "key_name" in f:
-            extra += f" key={f['key_name']}"
+            extra += f" key={escaped(f['key_name'])}"
         if "auth_failure" in f:
-            extra += f" auth_failure={f['auth_failure']}"
+            extra += f" auth_failure={escaped(f['auth_failure'])}"
         if "refusal" in f:
-            extra += f" refusal={f['refusal']}"
-        # A request the transport refused may have no method or path that was read.
+            extra += f" refusal={escaped(f['refusal'])}"
+        # A request the transport refused may have no method or path that was read; the user
+        # agent is quoted by repr(), which escapes it.
         return (
-            f"{f['time']} INFO    {self._pid} access [{f['request_id']}] {f['method'] or '-'} "
-            f"{f['path'] or '-'} {f['status']} {f['duration_ms']}ms {f['bytes']}B "
-            f"{f['client']} {f['user_agent']!r}{extra}"
+            f"{f['time']} INFO    {self._pid} access [{escaped(f['request_id'])}] "
+            f"{escaped(f['method'] or '-')} {escaped(f['path'] or '-')} {f['status']} "
+            f"{f['duration_ms']}ms {f['bytes']}B {escaped(str(f['client']))} "
+            f"{f['user_agent']!r}{extra}"
         )

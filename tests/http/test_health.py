@@ -56,9 +56,29 @@ def test_probes_answer_without_a_token(spec, live_server):
     assert live_head.content == b"" and ready_head.content == b""
 
 
+def allow_header(spec: dict, response: dict) -> str:
+    """The one value the spec gives `Allow` in a response."""
+    header = resolve(spec, resolve(spec, response)["headers"]["Allow"])
+    (value,) = header["schema"]["enum"]
+    return str(value)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_list_their_methods_without_a_token(spec, live_server, path):
+    # As /metrics does: a probe's OPTIONS is a 204 with the same Allow its 405s send.
+    response = httpx.options(live_server.base_url + path)
+
+    assert response.status_code == 204, response.text
+    allow = allow_header(spec, spec["paths"][path]["x-other-methods"]["response"])
+    assert response.headers["Allow"] == allow == "GET, HEAD, OPTIONS"
+    assert response.content == b""
+    assert response.headers["Cache-Control"] == "no-store"
+    assert_request_id(spec, response.headers)
+
+
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_refuse_other_methods(spec, live_server, path):
-    allow = spec["components"]["headers"]["Allow-Probe"]["schema"]["enum"][0]
+    allow = allow_header(spec, spec["paths"][path]["x-other-methods"]["response"])
     for method in spec["paths"][path]["x-other-methods"]["methods"]:
         response = httpx.request(method, live_server.base_url + path)
         assert response.status_code == 405, (method, response.text)

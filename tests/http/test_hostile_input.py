@@ -9,6 +9,7 @@ token. After each row the server must still serve.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import time
@@ -410,6 +411,32 @@ def test_hostile_input(spec, live_server, row):
     # Whatever the row did, the server still serves.
     after = send_raw(live_server.base_url, request_bytes("GET", GOOD, [("X-Auth-Token", token)]))
     assert after.status == 200
+
+
+def test_a_hostile_path_and_user_agent_make_one_human_access_line(tmp_path, capsys, caplog):
+    # Decoded, the path holds CR LF, ESC and the line breaks Unicode adds (U+2028, NEL), then
+    # text made to look like a line of its own; a header value cannot hold CR or LF (the
+    # transport refuses it), but NEL and a tab reach the user agent.
+    forged = "2026-01-01T00:00:00.000Z%20INFO%20forged"
+    path = f"/x%0D%0A{forged}%1B[2J%E2%80%A8{forged}%C2%85{forged}"
+    caplog.set_level(logging.INFO, logger="server.access")  # access lines on
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", log_format="human")
+    with serve(settings) as base_url:
+        capsys.readouterr()
+        response = send_raw(
+            base_url,
+            request_bytes(
+                "GET", path, [("User-Agent", b"agent\x85\tforged"), ("X-Request-Id", "hostile")]
+            ),
+        )
+        assert response.status == 404
+        out = capsys.readouterr().out
+
+    # Every way Python splits lines (CR, LF, NEL, U+2028, ...) finds one line for the request.
+    lines = [line for line in out.splitlines() if "forged" in line]
+    assert len(lines) == 1, out[-2000:]
+    assert "access [hostile] GET '/x\\r\\n2026-01-01T00:00:00.000Z INFO forged\\x1b[2J" in lines[0]
+    assert "\\u2028" in lines[0] and "\\x85" in lines[0]
 
 
 @pytest.fixture
