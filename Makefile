@@ -132,10 +132,13 @@ client-dist: $(STAMP)
 	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir $(DIST) $(CLIENT)
 	rm -rf $(CLIENT)/.pdm-build
 
-# Redoc through Redocly's CLI, its bundle inlined (no CDN); no telemetry, no update check.
+# Redoc through Redocly's CLI, its bundle inlined (no CDN); no telemetry, no update check. The
+# page's template forbids loading anything from another host (Redoc's logo would come from its
+# CDN).
 docs: $(NODE_STAMP)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
-	$(NODE_BIN)/redocly build-docs openapi.yaml --inlineBundle --output $(DOCS)/index.html
+	$(NODE_BIN)/redocly build-docs openapi.yaml --inlineBundle --template docs/redoc.hbs \
+		--output $(DOCS)/index.html
 
 clean:
 	rm -rf $(VENV) node_modules dist build test-results .pytest_cache .ruff_cache .mypy_cache

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import gc
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
 import textwrap
@@ -173,7 +175,42 @@ def database_text(settings: Settings) -> str:
     return display_value(info, settings.database_url)
 
 
+def _can_listen(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on host:port now, or None. Bound as uvicorn binds (address
+    reuse on, so a port whose old connections linger in TIME_WAIT is free)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as error:
+        return error
+    return None
+
+
+def _check_port(settings: Settings) -> None:
+    """Refuse, in one line, to serve on an address that is taken. uvicorn would find out only
+    after the catalog and a development token were made, and say it in a log line that tells
+    nothing of how to choose another port."""
+    host, port = settings.host, settings.port
+    error = _can_listen(host, port)
+    if error is None:
+        return
+    if error.errno != errno.EADDRINUSE:
+        raise CommandFailed(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    # The next port that is free now, to suggest one that works.
+    free = next(
+        (p for p in range(port + 1, min(port + 20, 65535) + 1) if _can_listen(host, p) is None),
+        port + 1 if port < 65535 else 8081,
+    )
+    raise CommandFailed(
+        f"port {port} on {host} is already in use (another server?): choose another port with "
+        f"SWR_PORT or --port, e.g. SWR_PORT={free} make serve"
+    )
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    _check_port(settings)
     log.info("database: %s", database_text(settings))
     images, tokens = stores.images, stores.tokens
     # Sample data only on request (make serve): made-up counts in a real catalog would stay,
@@ -181,7 +218,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
     if args.sample and images.is_empty():
         summary = images.import_records(sample_catalog())
         log.info("empty catalog: loaded the bundled sample catalog (%s)", summary)
-    if args.dev_token and not tokens.any_active():
+    if args.dev_token and tokens.any_active():
+        # A token is shown only when it is made: a restart has none to print.
+        print(
+            "An API token is already active (a token is shown only when created); for a new "
+            "one: .venv/bin/swr-official-images token create NAME",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif args.dev_token:
         token = tokens.create(f"dev-{utc_now():%Y%m%d%H%M%S}")
         base = f"http://{settings.host}:{settings.port}"
         # On stderr, apart from the log on stdout: a log collector should not keep a token.

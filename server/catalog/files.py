@@ -31,7 +31,7 @@ import fastjsonschema
 
 from server.patterns import ecma_regex
 from server.spec import component_schema, parameter_schema
-from server.store.images import Image, ImageRecord, api_time
+from server.store.images import KEPT_WHEN_LEFT_OUT, Image, ImageRecord, api_time
 
 # The longest line of JSON Lines, and the largest record of a JSON array, in bytes: far above a
 # real record (Docker Hub caps a full description at 25,000 characters), far below trouble.
@@ -50,8 +50,10 @@ _JSON_SPACE = b" \t\r\n"
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 # Fields of Docker Hub's repository objects that the catalog keeps; the rest are ignored.
+# (`user` is not among them: it is always the namespace's own name on Docker Hub, and the
+# current listing endpoint leaves it out, so the catalog's is the namespace the image is filed
+# under.)
 _DOCKER_HUB_FIELDS = (
-    "user",
     "name",
     "namespace",
     "description",
@@ -78,9 +80,15 @@ class CatalogFormat(enum.StrEnum):
     DOCKER_HUB = "dockerhub"  # Docker Hub repository objects
 
 
+class _DockerHubRecord(dict[str, Any]):
+    """A record converted from a Docker Hub repository object: it may leave out the fields
+    the store keeps as they are (`KEPT_WHEN_LEFT_OUT`)."""
+
+
 @dataclass(frozen=True)
 class _Rules:
     record: Callable[[Any], Any]
+    docker_hub: Callable[[Any], Any]
     namespace: re.Pattern[str]
     repository: re.Pattern[str]
 
@@ -93,10 +101,15 @@ def _rules() -> _Rules:
     schema["required"] = [f for f in schema["required"] if f != "id"] + ["name"]
     schema["additionalProperties"] = False
     schema["properties"]["user"].update(minLength=1, maxLength=64)
+    # A Docker Hub object's `user` comes from its namespace: a missing namespace is named first.
+    docker_hub_required = [f for f in schema["required"] if f not in KEPT_WHEN_LEFT_OUT]
+    docker_hub_required.sort(key=lambda f: f != "namespace")
+    docker_hub = {**schema, "required": docker_hub_required}
     return _Rules(
         # Compiled to Python once: an import may validate millions of records. fastjsonschema
         # gives `pattern` ECMA-262's `$`, as OpenAPI does.
         record=fastjsonschema.compile(schema),
+        docker_hub=fastjsonschema.compile(docker_hub),
         namespace=ecma_regex(parameter_schema("namespace")["pattern"]),
         repository=ecma_regex(parameter_schema("repository")["pattern"]),
     )
@@ -127,7 +140,7 @@ def validate_record(raw: Any, where: str) -> ImageRecord:
     """Turn one raw JSON value into an ImageRecord, or raise CatalogError naming `where`."""
     rules = _rules()
     try:
-        rules.record(raw)
+        (rules.docker_hub if isinstance(raw, _DockerHubRecord) else rules.record)(raw)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise CatalogError(f"{where}: {_describe(exc)}") from None
     # JSON Schema counts 1.0 and 1e3 as integers; a float is not an int64 to a typed client.
@@ -138,7 +151,7 @@ def validate_record(raw: Any, where: str) -> ImageRecord:
                 f"{where}: field '{field}': must be an integer, without fraction or exponent"
             )
     for field in _TEXT_FIELDS:
-        text = raw[field]
+        text = raw.get(field, "")
         # Two C-speed checks settle the usual case (ASCII, no NUL) without the regex's scan of
         # every character: an import runs this three times a record.
         if ("\x00" in text or not text.isascii()) and (found := _UNSTORABLE.search(text)):
@@ -162,17 +175,24 @@ def validate_record(raw: Any, where: str) -> ImageRecord:
     return ImageRecord.from_checked({**raw, "last_updated": last_updated})
 
 
-def from_docker_hub(raw: Any, where: str) -> Any:
-    """A Docker Hub repository object as a catalog record: null descriptions become empty,
-    ISO 8601 times become UTC `YYYY-MM-DD HH:MM:SS`, and the collection id (which Docker Hub
-    does not have) is 0. Anything that does not convert is left for validation to name."""
+def from_docker_hub(raw: Any, where: str, namespace: str | None = None) -> Any:
+    """A Docker Hub repository object as a catalog record, filed under `namespace` if given:
+    `user` is the namespace the image is filed under, null descriptions become empty, and ISO
+    8601 times become UTC `YYYY-MM-DD HH:MM:SS`. What the object does not carry (a listing
+    result's full description, a collection id) is left out: the store keeps an existing
+    image's value. Anything that does not convert is left for validation to name."""
     if not isinstance(raw, dict):
         return raw
-    record = {k: raw[k] for k in _DOCKER_HUB_FIELDS if k in raw}
+    record = _DockerHubRecord((k, raw[k]) for k in _DOCKER_HUB_FIELDS if k in raw)
+    if namespace is not None:
+        record["namespace"] = namespace
+    if isinstance(record.get("namespace"), str):
+        record["user"] = record["namespace"]
     for field in ("description", "full_description"):
-        if record.get(field) is None:
+        if field in record and record[field] is None:
             record[field] = ""
-    record["collection_id"] = raw.get("collection_id", 0)
+    if "collection_id" in raw:
+        record["collection_id"] = raw["collection_id"]
     stamp = record.get("last_updated")
     if isinstance(stamp, str):
         try:
@@ -396,9 +416,10 @@ def parse_catalog(
     stream: io.BufferedReader,
     source: str,
     catalog_format: CatalogFormat = CatalogFormat.AUTO,
+    namespace: str | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """(where, raw record) pairs, read as they come: `where` names the record in errors (its
-    index or line).
+    index or line). `namespace` files every record under it.
 
     JSON and JSON Lines are told apart by content unless the format says which: an array is
     JSON, and so is an object that does not end on its first line (pretty-printed); the rest
@@ -413,7 +434,9 @@ def parse_catalog(
         if isinstance(raw, _RepeatedKey):
             raise CatalogError(f"{where}: field {raw.key!r} appears more than once")
         if docker_hub or (isinstance(raw, dict) and "repository_type" in raw):
-            raw = from_docker_hub(raw, where)
+            raw = from_docker_hub(raw, where, namespace)
+        elif namespace is not None and isinstance(raw, dict):
+            raw = {**raw, "namespace": namespace}
         yield where, raw
 
 
@@ -468,13 +491,9 @@ def open_catalog(
     more than one record. `namespace` puts them all in one namespace (Docker Hub's `library`
     as SWR's `official`, say). The file is opened before the caller starts writing."""
     with _open(path) as stream:
-        pairs = _reading(parse_catalog(stream, str(path), catalog_format), path)
-        if namespace is not None:
-            pairs = (
-                (where, {**raw, "namespace": namespace} if isinstance(raw, dict) else raw)
-                for where, raw in pairs
-            )
-        yield validate_records(pairs)
+        yield validate_records(
+            _reading(parse_catalog(stream, str(path), catalog_format, namespace), path)
+        )
 
 
 def _reading(pairs: Iterator[tuple[str, Any]], path: Path) -> Iterator[tuple[str, Any]]:

@@ -61,17 +61,22 @@ class ImageNotFound(LookupError):
 @dataclass(frozen=True, kw_only=True)
 class ImageRecord:
     """One catalog entry as imported. A new image keeps the id it comes with (a restored
-    export); without one, the store assigns the next."""
+    export); without one, the store assigns the next.
+
+    A field in `KEPT_WHEN_LEFT_OUT` may be None: the source does not carry it (Docker Hub's
+    listing has no full description, and Docker Hub no collection id). An image already
+    stored keeps its own value then, and a new one gets `DEFAULTS`' value: a source that lacks
+    a field says nothing about it, so it must not erase what another source gave."""
 
     id: int | None = None
     user: str
     name: str
     namespace: str
-    description: str
-    full_description: str
+    description: str | None
+    full_description: str | None
     star_count: int
     pull_count: int
-    collection_id: int
+    collection_id: int | None
     last_updated: datetime  # naive UTC, whole seconds
 
     @classmethod
@@ -84,12 +89,23 @@ class ImageRecord:
         record = object.__new__(cls)
         record.__dict__.update(values)
         record.__dict__.setdefault("id", None)
+        for field in KEPT_WHEN_LEFT_OUT:
+            record.__dict__.setdefault(field, None)
         return record
+
+
+# The fields a record may leave out (None), and what a new image gets for them.
+DEFAULTS: dict[str, object] = {"description": "", "full_description": "", "collection_id": 0}
+KEPT_WHEN_LEFT_OUT = tuple(DEFAULTS)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Image(ImageRecord):
     id: int
+    # A stored image has every field.
+    description: str
+    full_description: str
+    collection_id: int
     # When the store last changed this record (naive UTC, whole seconds); not part of the
     # API's body, it is the response's Last-Modified.
     changed_at: datetime
@@ -198,7 +214,8 @@ def _staging_table() -> Table:
         # How the caller names the record (its line in a file), for errors found after loading.
         Column("source", Text, nullable=False),
         Column("id", BigInteger, nullable=True),
-        *(Column(c.name, c.type, nullable=False) for c in _RECORD_COLUMNS),
+        # NULL: a field the record leaves out (ImageRecord).
+        *(Column(c.name, c.type, nullable=c.name in DEFAULTS) for c in _RECORD_COLUMNS),
         prefixes=["TEMPORARY"],
     )
 
@@ -287,7 +304,7 @@ class SqlImageRepository:
                 conn.exec_driver_sql(f"ANALYZE {staging.name}")
             _refuse_repeats(conn, staging)
             same_image = and_(*(images.c[f] == staging.c[f] for f in _KEY_FIELDS))
-            changes = or_(*(images.c[f] != staging.c[f] for f in _VALUE_FIELDS))
+            changes = or_(*(_changes(f, staging) for f in _VALUE_FIELDS))
             existing, changed = _count_existing(conn, staging, same_image, changes)
             any_new = existing < total
             # The new records: those without an image of their name (all, when none has one).
@@ -314,6 +331,23 @@ class SqlImageRepository:
             else:
                 staging.drop(conn)
         return ImportSummary(inserted, updated, total - inserted - updated)
+
+
+def _changes(field: str, staging: Table) -> ColumnElement[bool]:
+    """Whether a staged record changes this field of its image: never, when it leaves the
+    field out."""
+    differs = images.c[field] != staging.c[field]
+    return and_(staging.c[field].is_not(None), differs) if field in DEFAULTS else differs
+
+
+def _staged(field: str, staging: Table, *, existing: bool) -> ColumnElement[Any]:
+    """The staged value of a field; where the record leaves it out, the image's own value
+    (`existing`) or the default a new image gets."""
+    column = staging.c[field]
+    if field not in DEFAULTS:
+        return column
+    target = images.c[field]
+    return func.coalesce(column, target if existing else literal(DEFAULTS[field], target.type))
 
 
 def _discards_temporary_tables_on_close(conn: Connection) -> bool:
@@ -357,7 +391,12 @@ def _update_changed(
     return conn.execute(
         images.update()
         .where(same_image, changes)
-        .values({**{f: staging.c[f] for f in _VALUE_FIELDS}, "changed_at": stamp})
+        .values(
+            {
+                **{f: _staged(f, staging, existing=True) for f in _VALUE_FIELDS},
+                "changed_at": stamp,
+            }
+        )
     ).rowcount
 
 
@@ -399,7 +438,10 @@ def _insert_images(
         images.insert()
         .from_select(
             [*fields, "changed_at"],
-            select(*(staging.c[f] for f in fields), literal(stamp, images.c.changed_at.type))
+            select(
+                *(_staged(f, staging, existing=False) for f in fields),
+                literal(stamp, images.c.changed_at.type),
+            )
             .where(*which)
             .order_by(staging.c.position),
         )

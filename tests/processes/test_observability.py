@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.http.transport import CLOSE_REASONS, REFUSALS
 from server.settings import Settings
+from server.spec import service_version, spec_version
 from server.store.db import make_engine
 from tests.conftest import (
     fresh_database,
@@ -216,7 +217,7 @@ def test_metrics_count_requests_by_operation_and_status(metrics_server, catalog_
     catalog = json.loads(catalog_file.read_text())
     assert value(samples, "swr_catalog_images") == len(catalog)
     (build,) = [labels for name, labels in samples if name == "swr_build_info"]
-    assert dict(build) == {"version": "1.0.0", "spec_version": "1.0.0"}
+    assert dict(build) == {"version": service_version(), "spec_version": spec_version()}
     # The previous scrape is counted by the next one.
     assert requests_of(scrape(base_url), "get_metrics", 200) == 1
 

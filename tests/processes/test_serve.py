@@ -6,6 +6,8 @@ import contextlib
 import http.client
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,8 @@ from sqlalchemy import event
 
 from server.catalog.files import sample_catalog
 from server.store.images import SqlImageRepository
-from tests.conftest import NESTED_IMAGE, free_port, run_cli
+from server.store.tokens import TokenStore
+from tests.conftest import NESTED_IMAGE, cli_command, free_port, run_cli, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,3 +112,39 @@ def test_serve_says_at_start_which_database_it_serves(tmp_path):
     messages = [json.loads(line).get("message") for line in lines if line.startswith("{")]
     assert f"database: {database}" in messages, lines
     assert any(line.startswith(f"note: no database at {database}: creating") for line in lines)
+
+
+@pytest.mark.slow
+def test_serve_on_a_busy_port_says_which_in_one_line_and_how_to_choose_another(
+    database_url, engine
+):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*cli_command(), "serve", "--port", str(port), "--dev-token", "--sample"],
+            env={**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0
+    assert len(output.splitlines()) == 1, output
+    assert f"port {port}" in output and "SWR_PORT=" in output and "make serve" in output
+    # Found before anything else: no token printed for a server that never ran.
+    assert not TokenStore(engine).any_active()
+
+
+@pytest.mark.slow
+def test_serve_with_a_dev_token_already_active_says_how_to_get_one(database_url, tmp_path):
+    assert run_cli(database_url, "token", "create", "earlier").code == 0
+
+    with serve_process(database_url, tmp_path, "--dev-token") as server:
+        pass
+
+    said = server.stderr.read_text(encoding="utf-8")
+    assert ".venv/bin/swr-official-images token create NAME" in said, said
+    assert not re.search(r"swr_[A-Za-z0-9_-]{43}", said)  # no new token

@@ -101,9 +101,13 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_
         "patient async library/nginx",
         f"listed {len(catalog)} from {min(catalog)}",
         f"nested {[name for name in sorted(catalog) if name.startswith('library/')]}",
+        "last page's next_marker: (none)",
+        "revalidated 304 304 None b''",
+        "head 200 404 b''",
     ]:
         assert expected in lines, output
     [invalid] = [line for line in lines if line.startswith("Not-A-Valid-Name ")]
     assert invalid.startswith("Not-A-Valid-Name 400 invalid name (SVCSTG.SWR.4000014): "), output
+    assert "Unset object" not in output
     # The package ran from the virtualenv, not from this checkout.
     assert str(ROOT) not in output

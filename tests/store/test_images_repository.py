@@ -100,6 +100,31 @@ def test_a_new_image_with_a_taken_id_is_refused_beside_existing_ones(repo):
     assert repo.all() == before
 
 
+def test_a_field_a_record_leaves_out_keeps_the_stored_value(repo):
+    # None is a field the source does not carry (Docker Hub's listing has no full
+    # description, and no collection id anywhere): an existing image keeps what it has, a new
+    # one gets the documented default, and a record that changes nothing else is unchanged.
+    repo.import_records([record("a", collection_id=7), record("b", collection_id=7)])
+    left_out = {"description": None, "full_description": None, "collection_id": None}
+
+    summary = repo.import_records(
+        [
+            record("a", star_count=99, **left_out),
+            record("b", **left_out),
+            record("new", **left_out),
+        ]
+    )
+
+    assert (summary.inserted, summary.updated, summary.unchanged) == (1, 1, 1)
+    fields = ("star_count", "description", "full_description", "collection_id")
+    found = {image.name: tuple(getattr(image, f) for f in fields) for image in repo.all()}
+    assert found == {
+        "a": (99, "a image", "The a image.", 7),
+        "b": (10, "b image", "The b image.", 7),
+        "new": (10, "", "", 0),
+    }
+
+
 def test_a_failing_import_writes_nothing(repo):
     repo.import_records([record("nginx")])
     before = repo.all()

@@ -113,13 +113,53 @@ def test_docker_hub_repositories_are_converted(database_url, engine, tmp_path, l
     assert result.code == 0, result.err
     rows = {row.name: row for row in snapshot(engine)}
     nginx = rows["nginx"]
-    assert nginx.namespace == "official" and nginx.user == "library"
+    assert nginx.namespace == "official" and nginx.user == "official"  # as the sample files them
     assert nginx.description == "" and nginx.full_description == ""  # null becomes empty
     assert nginx.collection_id == 0  # Docker Hub has no collection id
     assert str(nginx.last_updated) == "2026-10-30 08:15:02"  # UTC, whole seconds
     if layout != "one object":
         assert rows["redis"].description == "Redis is a data store."
         assert str(rows["redis"].last_updated) == "2026-01-01 19:04:05"  # +08:00 in UTC
+
+
+def listing_result(name: str, **changes: object) -> dict[str, object]:
+    """A result of the current listing endpoint, `/v2/namespaces/{namespace}/repositories`:
+    a repository object without `user` and `full_description`."""
+    result = docker_hub_repository(name, description=f"{name}, from the listing", **changes)
+    del result["user"], result["full_description"]
+    return result
+
+
+def test_a_docker_hub_listing_page_keeps_what_it_does_not_carry(database_url, engine, tmp_path):
+    catalog = [image("nginx", full_description="The long nginx text.", collection_id=7)]
+    run_cli(database_url, "import", str(write_json(tmp_path / "catalog.json", catalog)))
+    page = {"count": 2, "next": None, "previous": None}
+    page["results"] = [listing_result("nginx", star_count=5), listing_result("busybox")]
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+
+    result = run_cli(database_url, "import", str(path), "--namespace", "official")
+
+    assert result.code == 0, result.err
+    assert summary(2, inserted=1, updated=1) in result.out
+    rows = {row.name: row for row in snapshot(engine)}
+    nginx, busybox = rows["nginx"], rows["busybox"]
+    assert (nginx.star_count, nginx.description) == (5, "nginx, from the listing")
+    # Not in a listing result: kept as stored, or the documented default for a new image.
+    assert (nginx.full_description, nginx.collection_id) == ("The long nginx text.", 7)
+    assert (busybox.full_description, busybox.collection_id) == ("", 0)
+    # `user` is the namespace the image is filed under, as in the sample catalog.
+    assert nginx.user == busybox.user == "official"
+
+
+def test_a_docker_hub_user_is_the_namespace_it_is_filed_under(database_url, engine, tmp_path):
+    path = write_lines(tmp_path / "page.jsonl", [listing_result("busybox")])
+
+    result = run_cli(database_url, "import", str(path))
+
+    assert result.code == 0, result.err
+    [busybox] = snapshot(engine)
+    assert (busybox.namespace, busybox.user) == ("library", "library")
 
 
 def test_docker_hub_format_can_be_named(database_url, engine, tmp_path):
