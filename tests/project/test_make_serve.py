@@ -13,6 +13,8 @@ import pytest
 pytestmark = pytest.mark.slow  # runs make, which runs serve
 
 ROOT = Path(__file__).resolve().parents[2]
+# What a make passes to the makes it runs; a user's shell has none of them.
+MAKE_VARIABLES = {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}
 
 
 def test_make_serve_on_a_busy_port_says_which_and_how_to_choose_another(tmp_path):
@@ -21,7 +23,8 @@ def test_make_serve_on_a_busy_port_says_which_and_how_to_choose_another(tmp_path
         busy.listen()
         port = busy.getsockname()[1]
         env = {
-            **os.environ,
+            # As from a shell: not as a sub-make of the `make test` that runs this suite.
+            **{k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES},
             "SWR_PORT": str(port),
             "SWR_DATABASE_URL": f"sqlite:///{tmp_path}/official-images.db",
         }
