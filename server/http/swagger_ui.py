@@ -1,4 +1,5 @@
-"""The spec documents (/openapi.json, /openapi.yaml) rendered once, not once per request.
+"""The spec documents (/openapi.json, /openapi.yaml) rendered once, not once per request, and
+Swagger UI's page.
 
 Connexion's Swagger UI middleware answers each request for the spec by cloning the whole
 specification (a deep copy, a validation against the OpenAPI schema, every `$ref` resolved) and
@@ -19,6 +20,23 @@ from starlette.responses import Response
 # Base paths come from where the server mounts the API, never from the client: a few at most.
 _MAX_DOCUMENTS = 8
 
+# Swagger UI autofocuses the field of every API-key scheme in its Authorize dialog, so the last
+# one keeps the focus: AK/SK's, below its long signing description, which scrolls the dialog
+# away from the token's field and takes a pasted token into `Authorization`. Once the dialog is
+# on the page, the focus goes to its first field (the first scheme, the token) and the dialog
+# shows from its top.
+_FIRST_SCHEME_FIRST = b"""<script>
+new MutationObserver(function () {
+  var dialog = document.querySelector(".dialog-ux .modal-ux-content");
+  if (dialog === null || dialog.dataset.firstSchemeFirst) return;
+  dialog.dataset.firstSchemeFirst = "1";
+  var field = dialog.querySelector("input");
+  if (field !== null) field.focus({ preventScroll: true });
+  dialog.scrollTop = 0;
+}).observe(document.body, { childList: true, subtree: true });
+</script>
+"""
+
 
 class RenderedSpecSwaggerUIAPI(SwaggerUIAPI):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -30,6 +48,19 @@ class RenderedSpecSwaggerUIAPI(SwaggerUIAPI):  # type: ignore[misc]  # connexion
 
     async def _get_openapi_yaml(self, request: Request) -> Response:
         return await self._rendered_once("yaml", request, super()._get_openapi_yaml)
+
+    def _spec_for_prefix(self, request: Request) -> dict[str, Any]:
+        spec: dict[str, Any] = super()._spec_for_prefix(request)
+        # Connexion writes the base path as the only server, which is "" when the API is served
+        # at the root: Swagger UI then shows an empty Servers box. "/" is the same place.
+        for server in spec.get("servers", []):
+            server["url"] = server["url"] or "/"
+        return spec
+
+    async def _get_swagger_ui_home(self, request: Request) -> Response:
+        response = await super()._get_swagger_ui_home(request)
+        body = bytes(response.body).replace(b"</body>", _FIRST_SCHEME_FIRST + b"</body>", 1)
+        return Response(body, response.status_code, media_type="text/html")
 
     async def _rendered_once(
         self, kind: str, request: Request, render: Callable[[Request], Awaitable[Response]]

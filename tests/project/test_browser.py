@@ -160,3 +160,76 @@ def test_swagger_ui_authorize_try_it_out_execute(browser, screenshots, live_serv
     assert body["error_code"] == expected_error_code(spec, 404), body
     assert set(body) == {"error_code", "error_msg", "request_id"}, body
     operation.screenshot(path=screenshots / "swagger-ui-404.png")
+
+
+def authorize_with_token(page, token: str) -> None:
+    page.get_by_role("button", name="Authorize").first.click()
+    token_form = page.locator(".dialog-ux .modal-ux form").filter(has_text="AuthToken (apiKey)")
+    token_form.locator("input").fill(token)
+    token_form.get_by_role("button", name="Authorize").click()
+    token_form.get_by_role("button", name="Close").click()
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_swagger_ui_servers_box_names_the_service(browser, live_server):
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/ui/")
+    servers = page.locator(".servers select")
+    servers.wait_for()
+    assert servers.locator("option").all_inner_texts() != [], "the Servers box is empty"
+    assert servers.input_value() == "/"
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_swagger_ui_authorize_shows_the_token_first_with_the_focus(
+    browser, screenshots, live_server, spec
+):
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/ui/")
+    page.get_by_role("button", name="Authorize").first.click()
+    content = page.locator(".dialog-ux .modal-ux-content")
+    forms = content.locator("form")
+    forms.first.wait_for()
+    first_scheme = next(iter(spec["components"]["securitySchemes"]))
+    assert first_scheme == "AuthToken"
+    assert forms.first.locator("h4").inner_text().split() == [first_scheme, "(apiKey)"]
+    # What the dialog shows when it opens: its top, and a paste lands in the token's field.
+    assert content.evaluate("element => element.scrollTop") == 0
+    assert forms.first.locator("input").evaluate("field => field === document.activeElement")
+    page.keyboard.insert_text(live_server.tokens.valid)
+    assert forms.first.locator("input").input_value() == live_server.tokens.valid
+    page.screenshot(path=screenshots / "swagger-ui-authorize.png")
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_swagger_ui_default_execute_of_every_operation_succeeds(
+    browser, screenshots, live_server, spec
+):
+    """Try it out, then Execute with what Swagger UI fills in: a 2xx with something to read."""
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/ui/")
+    authorize_with_token(page, live_server.tokens.valid)
+
+    for _, operation in operations(spec):
+        tag = operation["tags"][0].replace(" ", "_")
+        block = page.locator(f"#operations-{tag}-{operation['operationId']}")
+        block.locator(".opblock-summary").click()
+        block.get_by_role("button", name="Try it out").click()
+        block.get_by_role("button", name="Execute").click()
+        row = block.locator(".live-responses-table tbody tr.response").first
+        row.wait_for()
+        status = row.locator(".response-col_status").inner_text().strip()
+        answer = row.locator(".response-col_description").inner_text()
+        block.screenshot(path=screenshots / f"{operation['operationId']}.png")
+        method = block.locator(".opblock-summary-method").inner_text().strip()
+        assert status.startswith("2"), (method, operation["operationId"], status, answer)
+        if method == "GET":
+            body = row.locator(".response-col_description pre.microlight").first.inner_text()
+            assert body.strip() not in ("", "{}"), (operation["operationId"], body)
+            if operation["operationId"] == "list_official_images":
+                assert json.loads(body)["repos"], body
+        else:
+            # No body (HEAD, OPTIONS): the response headers are the answer.
+            assert "Response headers" in answer, (operation["operationId"], answer)
+            assert "x-request-id" in answer, (operation["operationId"], answer)
+        block.locator(".opblock-summary").click()
