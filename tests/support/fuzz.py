@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server.spec import SPEC_PATH
+from swr_official_images.spec import SPEC_PATH
 from tests.conftest import start_loaded_server, write_test_catalog
 
 
