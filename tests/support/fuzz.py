@@ -27,7 +27,7 @@ def main() -> int:
             command = [
                 sys.executable, "-m", "schemathesis.cli", "run", str(SPEC_PATH),
                 "--url", server.base_url,
-                "--header", f"X-Auth-Token: {server.store.tokens.valid}",
+                "--header", f"X-Auth-Token: {server.tokens.valid}",
                 "--checks", "all",
                 "--mode", "all",
                 "--phases", "examples,coverage,fuzzing",
