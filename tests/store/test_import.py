@@ -359,10 +359,13 @@ def test_an_import_does_not_hold_the_file(database_url, engine, tmp_path, layout
     # About 170 MB of records: holding them (text and records) would take twice the limit.
     count, text = 80_000, "x" * 2000
     path = tmp_path / "large.json"
+    # Written a record at a time: the test process must not hold the file either.
     with path.open("w", encoding="utf-8") as out:
         records = (json.dumps(image(f"big-{i:06d}", full_description=text)) for i in range(count))
         if layout == "json-array":
-            out.write("[\n" + ",\n".join(records) + "\n]\n")
+            out.write("[\n")
+            out.writelines(("" if i == 0 else ",\n") + r for i, r in enumerate(records))
+            out.write("\n]\n")
         else:
             out.writelines(record + "\n" for record in records)
     assert path.stat().st_size > _IMPORT_ADDRESS_SPACE / 2
