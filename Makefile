@@ -20,7 +20,7 @@ DIST ?= dist
 # replaces it.
 RELEASED_SPEC := openapi.released.yaml
 # What `make typecheck` checks with mypy --strict.
-TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client server tools
+TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client swr_official_images tools
 
 # pytest-xdist workers for `make test` and `make test-fast` (auto: one per core; 0: no xdist).
 TEST_WORKERS ?= auto
@@ -51,7 +51,7 @@ help:
 	@echo "make generate         regenerate $(CLIENT)/ from openapi.yaml"
 	@echo "make check-generated  fail if $(CLIENT)/ differs from a fresh regeneration"
 	@echo "make lint             ruff on the hand-written code, Spectral on openapi.yaml"
-	@echo "make typecheck        mypy --strict on $(CLIENT)/, server/ and tools/ (part of make lint)"
+	@echo "make typecheck        mypy --strict on $(CLIENT)/, swr_official_images/ and tools/ (part of make lint)"
 	@echo "make check-breaking   fail on a change that breaks clients of $(RELEASED_SPEC) (part of make lint)"
 	@echo "make release          make openapi.yaml the released spec (after raising info.version)"
 	@echo "make client-dist      build the client's sdist and wheel into $(DIST)/"

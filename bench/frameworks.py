@@ -58,6 +58,7 @@ from bench.service import (
     create_token,
     load_catalog,
     run_command,
+    serve_arguments,
     serve_command,
     starting_server,
     wait_until_answering,
@@ -119,9 +120,12 @@ def revision_variant(revision: str, workdir: Path) -> Callable[[int], list[str]]
     with tarfile.open(fileobj=io.BytesIO(export.stdout)) as archive:
         archive.extractall(tree, filter="data")
 
+    # The tree's own package, run as a module: revisions before the package was renamed call it
+    # `server`, and the installed console script would import today's package instead.
+    package = "swr_official_images" if (tree / "swr_official_images").is_dir() else "server"
+
     def command(port: int) -> list[str]:
-        # The console script imports `server`: the exported tree's, found before the install's.
-        return ["env", f"PYTHONPATH={tree}", *serve_command(port)]
+        return ["env", f"PYTHONPATH={tree}", sys.executable, "-m", package, *serve_arguments(port)]
 
     return command
 
@@ -264,7 +268,7 @@ class Probes:
 
 
 def unknown_token() -> str:
-    # Shaped like a real one (server.store.tokens), so it is refused for being unknown.
+    # Shaped like a real one (swr_official_images.store.tokens), so it is refused for being unknown.
     return "swr_" + secrets.token_urlsafe(32)
 
 

@@ -1,7 +1,7 @@
 """The service as a user runs it: the installed `swr-official-images` command, as subprocesses.
 
-Benchmarks measure what an operator would see, so nothing here imports `server`: imports and
-servers run in their own processes, with default settings except the database.
+Benchmarks measure what an operator would see, so nothing here imports `swr_official_images`:
+imports and servers run in their own processes, with default settings except the database.
 """
 
 from __future__ import annotations
@@ -129,9 +129,14 @@ class RunningServer:
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
+def serve_arguments(port: int) -> list[str]:
+    """The `serve` command line of the benchmarks, with production defaults."""
+    return ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-sample"]
+
+
 def serve_command(port: int) -> list[str]:
     """This project's server as the README starts it, with production defaults."""
-    return [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-sample"]
+    return [*cli_command(), *serve_arguments(port)]
 
 
 def pinned_to(cpu: int | None) -> Callable[[], None] | None:

@@ -39,15 +39,15 @@ from connexion.spec import Specification
 from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
-from server.app import create_app
-from server.catalog.files import sample_catalog
-from server.cli import main as cli_main
-from server.http.transport import uvicorn_options
-from server.settings import Settings, setting_infos
-from server.spec import load_spec
-from server.store.db import make_engine
-from server.store.images import ImageRecord, api_time
-from server.store.tokens import TokenStore, utc_now
+from swr_official_images.app import create_app
+from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.cli import main as cli_main
+from swr_official_images.http.transport import uvicorn_options
+from swr_official_images.settings import Settings, setting_infos
+from swr_official_images.spec import load_spec
+from swr_official_images.store.db import make_engine
+from swr_official_images.store.images import ImageRecord, api_time
+from swr_official_images.store.tokens import TokenStore, utc_now
 
 # Nested names ("/" in the store, "$" in the URL) are part of the sample catalog, which is the
 # test catalog: this is its `library/nginx`.
@@ -488,7 +488,7 @@ class ServerProcess:
 def cli_command() -> list[str]:
     """The installed `swr-official-images` command, as an operator runs it."""
     script = shutil.which("swr-official-images", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "server"]
+    return [script] if script else [sys.executable, "-m", "swr_official_images"]
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from schemathesis.checks import CHECKS, load_all_checks
 
-from server.spec import SPEC_PATH
+from swr_official_images.spec import SPEC_PATH
 from tests.support.schemathesis_hooks import CHECKS_RAN  # importing it registers the hooks
 
 pytestmark = pytest.mark.slow

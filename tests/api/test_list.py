@@ -21,10 +21,10 @@ from swr_official_images_client.api.official_images import list_official_images
 from swr_official_images_client.models import Error, OfficialImagePage
 from swr_official_images_client.types import UNSET, Response
 
-from server.settings import Settings
-from server.store.db import images, make_engine, schema_lock_transaction
-from server.store.images import ImageRecord, SqlImageRepository, page_query
-from server.store.migrations import INITIAL_REVISION, alembic_config
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import images, make_engine, schema_lock_transaction
+from swr_official_images.store.images import ImageRecord, SqlImageRepository, page_query
+from swr_official_images.store.migrations import INITIAL_REVISION, alembic_config
 from tests.api.test_round_trip import client_for, get_page, shown
 from tests.conftest import (
     NESTED_IMAGE,
@@ -417,7 +417,7 @@ def test_a_walk_during_imports_returns_every_lasting_image_exactly_once(
                 if stop.is_set():
                     break
                 result = subprocess.run(
-                    [sys.executable, "-m", "server", "import", str(path)],
+                    [sys.executable, "-m", "swr_official_images", "import", str(path)],
                     env=env,
                     capture_output=True,
                     text=True,

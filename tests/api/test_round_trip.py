@@ -15,7 +15,7 @@ from swr_official_images_client.api.official_images import (
 from swr_official_images_client.models import Error, OfficialImage
 from swr_official_images_client.types import Response
 
-from server.store.images import SqlImageRepository
+from swr_official_images.store.images import SqlImageRepository
 from tests.support.contract import LIST_PATH, OPERATION_PATH, assert_request_id, expected_error_code
 
 

@@ -22,8 +22,8 @@ from huaweicloudsdkcore.sdk_response import SdkResponse
 from huaweicloudsdkcore.signer.signer import Signer
 from huaweicloudsdkswr.v2 import SwrClient
 
-from server.settings import Settings
-from server.store.master_key import key_file_path
+from swr_official_images.settings import Settings
+from swr_official_images.store.master_key import key_file_path
 from tests.conftest import (
     LiveServer,
     fresh_database,
@@ -487,8 +487,8 @@ def test_an_unknown_or_refused_key_costs_the_work_of_a_wrong_signature(engine, m
 
     from sqlalchemy import event
 
-    from server.http.aksk import SignatureRefused, verify
-    from server.store.access_keys import AccessKeyStore
+    from swr_official_images.http.aksk import SignatureRefused, verify
+    from swr_official_images.store.access_keys import AccessKeyStore
 
     keys = AccessKeyStore(engine, b"k" * 32)
     good = keys.create("good")
@@ -515,7 +515,7 @@ def test_an_unknown_or_refused_key_costs_the_work_of_a_wrong_signature(engine, m
         work.append("compare")
         return compare_digest(a, b)
 
-    monkeypatch.setattr("server.http.aksk.hmac.compare_digest", spy)
+    monkeypatch.setattr("swr_official_images.http.aksk.hmac.compare_digest", spy)
     scope = scope_of(NGINX, sdk_signed(*good, "http://swr.example.com", NGINX))
     assert verify(scope, keys).key_name == "good"
     cases = {
@@ -543,7 +543,7 @@ def test_signatures_are_compared_in_constant_time(signing_server, monkeypatch):
         calls.append((a, b))
         return compare_digest(a, b)
 
-    monkeypatch.setattr("server.http.aksk.hmac.compare_digest", spy)
+    monkeypatch.setattr("swr_official_images.http.aksk.hmac.compare_digest", spy)
     ak, sk = signing_server.keys["sdk"]
     headers = sdk_signed(ak, sk, signing_server.base_url, NGINX)
     assert send_raw(signing_server.base_url, raw_request("GET", NGINX, headers)).status == 200
@@ -573,7 +573,7 @@ def test_the_generated_client_signs_with_the_httpx_auth(signing_server):
     from swr_official_images_client.api.official_images import show_official_image as show
     from swr_official_images_client.models import Error, OfficialImage
 
-    from server.signing import SdkHmacSha256Auth
+    from swr_official_images.signing import SdkHmacSha256Auth
 
     ak, sk = signing_server.keys["sdk"]
     client = Client(
@@ -618,7 +618,7 @@ def test_key_commands(store, tmp_path):
 
 @pytest.mark.parametrize("name", ["ci\n", "ci\r", "\nci", "has space", ""])
 def test_a_key_name_with_a_line_break_is_refused(engine, name):
-    from server.store.access_keys import AccessKeyError, AccessKeyStore
+    from swr_official_images.store.access_keys import AccessKeyError, AccessKeyStore
 
     keys = AccessKeyStore(engine, b"k" * 32)
     with pytest.raises(AccessKeyError, match="key name must be 1-64 characters"):
@@ -643,7 +643,7 @@ def test_postgresql_without_a_master_key_refuses_to_create_keys(empty_postgresql
 
 
 def signed_get(base_url: str, ak: str, sk: str) -> httpx.Response:
-    from server.signing import SdkHmacSha256Auth
+    from swr_official_images.signing import SdkHmacSha256Auth
 
     return httpx.get(base_url + NGINX, auth=SdkHmacSha256Auth(ak, sk))
 
@@ -714,7 +714,7 @@ def test_every_operation_that_takes_a_token_takes_a_signature(spec):
 
 
 def test_a_signed_list_with_a_query_is_served_and_a_changed_query_is_not(signing_server):
-    from server.signing import SdkHmacSha256Auth
+    from swr_official_images.signing import SdkHmacSha256Auth
 
     ak, sk = signing_server.keys["sdk"]
     auth = SdkHmacSha256Auth(ak, sk)

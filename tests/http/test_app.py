@@ -13,10 +13,10 @@ from connexion.spec import Specification
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.http.error_codes import ErrorCode
-from server.settings import Settings
-from server.spec import SPEC_PATH, load_spec
+from swr_official_images.app import create_app
+from swr_official_images.http.error_codes import ErrorCode
+from swr_official_images.settings import Settings
+from swr_official_images.spec import SPEC_PATH, load_spec
 from tests.support.contract import LIST_PATH, documented_statuses, expected_error_code, resolve
 
 
@@ -33,7 +33,7 @@ def test_spec_is_valid_openapi_3_0(spec):
 
 
 def test_every_operation_id_resolves_to_a_handler(spec):
-    handlers = importlib.import_module("server.handlers")
+    handlers = importlib.import_module("swr_official_images.handlers")
     operation_ids = [
         op["operationId"]
         for path in spec["paths"].values()
@@ -65,7 +65,9 @@ def test_app_starts_with_its_lifespan_and_serves_its_spec(spec, database_url):
 
 def test_a_missing_handler_stops_start_up(database_url, monkeypatch):
     """With lifespan on (as `serve` runs it) a broken binding fails start-up, not requests."""
-    monkeypatch.delattr(importlib.import_module("server.handlers"), "show_official_image")
+    monkeypatch.delattr(
+        importlib.import_module("swr_official_images.handlers"), "show_official_image"
+    )
     app = create_app(Settings(database_url=database_url))
     with pytest.raises(ResolverError), TestClient(app):
         pass
@@ -104,7 +106,7 @@ def test_the_list_answers_with_the_statuses_of_the_details(spec, method):
 
 @pytest.mark.parametrize("template", [*load_spec()["paths"]])
 def test_the_allow_header_lists_the_spec_methods(spec, template):
-    from server.handlers import ALLOWED_METHODS
+    from swr_official_images.handlers import ALLOWED_METHODS
 
     path = spec["paths"][template]
     declared = {

@@ -19,14 +19,20 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import cached
-from server.store.cache import MISSING, SingleFlight, TtlLru
-from server.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
-from server.store.db import images, make_engine
-from server.store.images import Image, ImageNotFound, ReaderBusy, SqlImageRepository
-from server.store.tokens import RejectReason, TokenRejected, TokenStore, hash_token, utc_now
+from swr_official_images.app import create_app
+from swr_official_images.settings import Settings
+from swr_official_images.store import cached
+from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
+from swr_official_images.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
+from swr_official_images.store.db import images, make_engine
+from swr_official_images.store.images import Image, ImageNotFound, ReaderBusy, SqlImageRepository
+from swr_official_images.store.tokens import (
+    RejectReason,
+    TokenRejected,
+    TokenStore,
+    hash_token,
+    utc_now,
+)
 from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
 from tests.processes.test_postgresql_service import CACHE_TTL, serve_workers
 

@@ -24,7 +24,7 @@ from swr_official_images_client.api.official_images import (
 from swr_official_images_client.models import OfficialImage, OfficialImagePage
 from swr_official_images_client.types import Response
 
-from server.store.db import images
+from swr_official_images.store.db import images
 from tests.api.test_round_trip import client_for, shown
 from tests.conftest import NESTED_IMAGE, run_cli, start_loaded_server
 from tests.support.contract import (
@@ -183,7 +183,7 @@ def test_if_none_match(live_server, if_none_match, status):
 
 
 def test_if_none_match_reads_a_bounded_number_of_members(live_server):
-    from server.http.conditional import MAX_IF_NONE_MATCH_MEMBERS as bound
+    from swr_official_images.http.conditional import MAX_IF_NONE_MATCH_MEMBERS as bound
 
     etag = get(live_server).headers["ETag"]
 

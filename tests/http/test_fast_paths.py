@@ -10,11 +10,11 @@ import sys
 import httpx
 import pytest
 
-from server.http import validation
-from server.http.validation import _direct_check
-from server.patterns import SpecValidator
-from server.settings import Settings
-from server.spec import parameter_schema
+from swr_official_images.http import validation
+from swr_official_images.http.validation import _direct_check
+from swr_official_images.patterns import SpecValidator
+from swr_official_images.settings import Settings
+from swr_official_images.spec import parameter_schema
 from tests.conftest import serve
 
 PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
@@ -104,8 +104,8 @@ def test_parameter_checks_are_kept_per_definition_not_per_request(live_server):
 
 FREEZE_COUNTS = """
 import gc, sys
-from server.app import app_for_process
-from server.settings import Settings
+from swr_official_images.app import app_for_process
+from swr_official_images.settings import Settings
 before = gc.get_freeze_count()
 app_for_process(Settings(database_url=sys.argv[1]))
 print(before, gc.get_freeze_count())

@@ -18,7 +18,7 @@ from swr_official_images_client.api.operations import (
 from swr_official_images_client.models import Error, ProbeStatus
 from swr_official_images_client.types import Response
 
-from server.store.migrations import head_revision
+from swr_official_images.store.migrations import head_revision
 from tests.api.test_round_trip import shown
 from tests.conftest import start_loaded_server
 from tests.support.contract import assert_request_id, resolve

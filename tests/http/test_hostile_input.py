@@ -18,9 +18,9 @@ from http.client import HTTPResponse
 
 import pytest
 
-from server.http.error_codes import ErrorCode
-from server.settings import Settings
-from server.spec import load_spec
+from swr_official_images.http.error_codes import ErrorCode
+from swr_official_images.settings import Settings
+from swr_official_images.spec import load_spec
 from tests.conftest import serve
 from tests.support.contract import (
     assert_request_id,
@@ -419,7 +419,7 @@ def test_a_hostile_path_and_user_agent_make_one_human_access_line(tmp_path, caps
     # transport refuses it), but NEL and a tab reach the user agent.
     forged = "2026-01-01T00:00:00.000Z%20INFO%20forged"
     path = f"/x%0D%0A{forged}%1B[2J%E2%80%A8{forged}%C2%85{forged}"
-    caplog.set_level(logging.INFO, logger="server.access")  # access lines on
+    caplog.set_level(logging.INFO, logger="swr_official_images.access")  # access lines on
     settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", log_format="human")
     with serve(settings) as base_url:
         capsys.readouterr()

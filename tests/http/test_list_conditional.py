@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from sqlalchemy import update
 
-from server.store.db import images
+from swr_official_images.store.db import images
 from tests.conftest import run_cli
 from tests.http.test_conditional import etag_pattern
 from tests.support.contract import (

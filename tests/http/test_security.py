@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from server.settings import Settings
+from swr_official_images.settings import Settings
 from tests.conftest import serve
 from tests.support.contract import assert_request_id, expected_cache_control, path_for
 

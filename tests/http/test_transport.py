@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.settings import Settings
+from swr_official_images.settings import Settings
 from tests.conftest import serve
 from tests.http.test_hostile_input import GOOD, RawResponse, request_bytes, send_raw
 
@@ -319,7 +319,7 @@ def test_x_forwarded_for_is_trusted_from_a_configured_proxy(tmp_path):
 def test_a_forwarded_client_is_logged_only_as_an_address(
     tmp_path, capsys, caplog, forwarded_for, logged
 ):
-    caplog.set_level(logging.INFO, logger="server.access")  # access lines on
+    caplog.set_level(logging.INFO, logger="swr_official_images.access")  # access lines on
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/db.sqlite", forwarded_allow_ips=("127.0.0.1",)
     )

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.http.transport import CLOSE_REASONS, REFUSALS
-from server.settings import Settings
-from server.spec import service_version, spec_version
-from server.store.db import make_engine
+from swr_official_images.http.transport import CLOSE_REASONS, REFUSALS
+from swr_official_images.settings import Settings
+from swr_official_images.spec import service_version, spec_version
+from swr_official_images.store.db import make_engine
 from tests.conftest import (
     fresh_database,
     issue_tokens,
@@ -426,7 +426,7 @@ def test_connections_closed_without_an_answer_are_counted_by_reason(database_url
 def test_an_access_line_stays_under_4_kib_whatever_it_escapes():
     import io
 
-    from server.ops.logging import MAX_LINE_BYTES, AccessLog
+    from swr_official_images.ops.logging import MAX_LINE_BYTES, AccessLog
 
     for fmt in ("json", "human"):
         stream = io.StringIO()
@@ -456,7 +456,7 @@ def test_an_access_line_stays_under_4_kib_whatever_it_escapes():
 def test_a_traceback_line_stays_under_4_kib(fmt):
     import logging
 
-    from server.ops.logging import MAX_LINE_BYTES, HumanFormatter, JsonFormatter
+    from swr_official_images.ops.logging import MAX_LINE_BYTES, HumanFormatter, JsonFormatter
 
     formatter = JsonFormatter() if fmt == "json" else HumanFormatter()
     try:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import event, make_url
 
-from server.settings import Settings
-from server.store.db import make_engine
-from server.store.images import SqlImageRepository
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import make_engine
+from swr_official_images.store.images import SqlImageRepository
 from tests.conftest import (
     NESTED_IMAGE,
     ServerProcess,

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from server.catalog.files import sample_catalog
-from server.store.images import SqlImageRepository
-from server.store.tokens import TokenStore
+from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.tokens import TokenStore
 from tests.conftest import NESTED_IMAGE, cli_command, free_port, run_cli, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def serving(database_url: str, *flags: str, log: Path) -> Iterator[int]:
     """`swr-official-images serve` in a process of its own; yields its port once it answers."""
     port = free_port()
     env = {**os.environ, "SWR_DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "server", "serve", "--port", str(port), *flags]
+    command = [sys.executable, "-m", "swr_official_images", "serve", "--port", str(port), *flags]
     with log.open("w") as log_file:
         process = subprocess.Popen(command, env=env, stdout=log_file, stderr=log_file)
     try:

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from server.settings import Settings
-from server.store.db import make_engine
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import make_engine
 from tests.conftest import migrate, run_cli, serve
 from tests.support.contract import assert_request_id, path_for
 
@@ -62,7 +62,15 @@ def wait_for(condition, what: str, server: ServeProcess) -> None:
 def serve_process(database_url: str, log: Path, *args: str, **env: str) -> Iterator[ServeProcess]:
     port = free_port()
     environment = {**os.environ, "SWR_DATABASE_URL": database_url, **env}
-    command = [sys.executable, "-m", "server", "serve", "--port", str(port), "--no-sample"]
+    command = [
+        sys.executable,
+        "-m",
+        "swr_official_images",
+        "serve",
+        "--port",
+        str(port),
+        "--no-sample",
+    ]
     with log.open("w") as out:
         process = subprocess.Popen([*command, *args], env=environment, stdout=out, stderr=out)
     server = ServeProcess(process, port, log)

@@ -62,16 +62,23 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_revision_of_the_project_serves_as_one_more_variant(database_url, catalog_file, tmp_path):
+@pytest.mark.parametrize(
+    ("revision", "package"),
+    # Today's tree, and one from before the package was renamed from `server`.
+    [("HEAD", "swr_official_images"), ("4d4f532", "server")],
+)
+def test_a_revision_of_the_project_serves_as_one_more_variant(
+    database_url, catalog_file, tmp_path, revision, package
+):
     """`--revisions`: the revision's own code serves, not the checkout's."""
     assert run_cli(database_url, "import", str(catalog_file)).code == 0
     probes = probes_of(database_url)
-    variants = chosen_variants(["fastapi"], ["HEAD"], tmp_path)
-    assert list(variants) == ["swr-official-images", "fastapi", "swr-official-images@HEAD"]
+    variants = chosen_variants(["fastapi"], [revision], tmp_path)
+    assert list(variants) == ["swr-official-images", "fastapi", f"swr-official-images@{revision}"]
     tree = tmp_path / "revision-0"
-    assert (tree / "server" / "cli.py").is_file()
+    assert (tree / package / "cli.py").is_file()
     # Marked, so that its answers show which code served them.
-    handlers = tree / "server" / "handlers.py"
+    handlers = tree / package / "handlers.py"
     line = "async def show_official_image(namespace: str, repository: str) -> Response:\n"
     source = handlers.read_text(encoding="utf-8")
     assert source.count(line) == 1
@@ -87,7 +94,7 @@ def test_a_revision_of_the_project_serves_as_one_more_variant(database_url, cata
         )
         assert (
             httpx.get(
-                servers["swr-official-images@HEAD"].base_url + marked, headers=headers
+                servers[f"swr-official-images@{revision}"].base_url + marked, headers=headers
             ).status_code
             == 500
         )

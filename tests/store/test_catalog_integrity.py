@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from server.settings import Settings
-from server.store.db import images, make_engine
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import images, make_engine
 from tests.conftest import (
     NESTED_IMAGE,
     fresh_database,
@@ -334,7 +334,7 @@ def _limit_address_space() -> None:
 @pytest.mark.slow
 def test_an_endless_file_is_refused_without_reading_it_all(database_url):
     process = subprocess.run(
-        [sys.executable, "-m", "server", "import", "/dev/zero"],
+        [sys.executable, "-m", "swr_official_images", "import", "/dev/zero"],
         env={**os.environ, "SWR_DATABASE_URL": database_url},
         capture_output=True,
         text=True,

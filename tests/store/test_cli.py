@@ -7,13 +7,13 @@ import argparse
 import pytest
 from sqlalchemy import inspect
 
-from server.catalog.files import sample_catalog
-from server.cli import parse_duration
-from server.settings import Settings
-from server.store.db import make_engine
-from server.store.images import SqlImageRepository
-from server.store.migrations import current_revision, head_revision
-from server.store.tokens import TokenStore
+from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.cli import parse_duration
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import make_engine
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.migrations import current_revision, head_revision
+from swr_official_images.store.tokens import TokenStore
 from tests.conftest import run_cli
 
 

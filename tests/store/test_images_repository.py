@@ -11,9 +11,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server.settings import Settings
-from server.store.db import images, make_engine
-from server.store.images import (
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import images, make_engine
+from swr_official_images.store.images import (
     ImageNotFound,
     ImageRecord,
     ImportConflict,

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-import server.cli
-import server.store.images
-from server.store.db import images
+import swr_official_images.cli
+import swr_official_images.store.images
+from swr_official_images.store.db import images
 from tests.conftest import NESTED_IMAGE, run_cli
 
 IMPORTED = "imported {total} records: inserted {inserted}, updated {updated}, unchanged {unchanged}"
@@ -239,14 +239,14 @@ def test_an_invalid_import_leaves_the_catalog_exactly_as_it_was(database_url, en
 def test_a_failure_while_writing_rolls_everything_back(database_url, engine, tmp_path, monkeypatch):
     run_cli(database_url, "import", str(write_json(tmp_path / "base.json", [image("a")])))
     before = snapshot(engine)
-    load = server.store.images._bulk_load
+    load = swr_official_images.store.images._bulk_load
 
     def load_then_fail(conn, staging, records, progress):
         load(conn, staging, records, progress)
         conn.execute(images.update().values(star_count=0))  # a write that must not survive
         raise ConnectionError("the database went away mid-import")
 
-    monkeypatch.setattr(server.store.images, "_bulk_load", load_then_fail)
+    monkeypatch.setattr(swr_official_images.store.images, "_bulk_load", load_then_fail)
     changed = write_json(tmp_path / "c.json", [image("a", star_count=1), image("b")])
 
     with pytest.raises(ConnectionError):
@@ -314,8 +314,8 @@ def test_export_into_a_fresh_database_reproduces_the_catalog(
 
 
 def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(server.cli, "_PLAIN_PROGRESS_EVERY", 10)
-    monkeypatch.setattr(server.store.images, "_LOAD_BATCH", 10)
+    monkeypatch.setattr(swr_official_images.cli, "_PLAIN_PROGRESS_EVERY", 10)
+    monkeypatch.setattr(swr_official_images.store.images, "_LOAD_BATCH", 10)
     path = write_lines(tmp_path / "c.jsonl", [image(f"img-{i}") for i in range(25)])
 
     result = run_cli(database_url, "import", str(path))
@@ -359,16 +359,19 @@ def test_an_import_does_not_hold_the_file(database_url, engine, tmp_path, layout
     # About 170 MB of records: holding them (text and records) would take twice the limit.
     count, text = 80_000, "x" * 2000
     path = tmp_path / "large.json"
+    # Written a record at a time: the test process must not hold the file either.
     with path.open("w", encoding="utf-8") as out:
         records = (json.dumps(image(f"big-{i:06d}", full_description=text)) for i in range(count))
         if layout == "json-array":
-            out.write("[\n" + ",\n".join(records) + "\n]\n")
+            out.write("[\n")
+            out.writelines(("" if i == 0 else ",\n") + r for i, r in enumerate(records))
+            out.write("\n]\n")
         else:
             out.writelines(record + "\n" for record in records)
     assert path.stat().st_size > _IMPORT_ADDRESS_SPACE / 2
 
     process = subprocess.run(
-        [sys.executable, "-m", "server", "import", str(path)],
+        [sys.executable, "-m", "swr_official_images", "import", str(path)],
         env={**os.environ, "SWR_DATABASE_URL": database_url},
         capture_output=True,
         text=True,
@@ -387,13 +390,13 @@ def test_the_cyclic_collector_is_paused_during_an_import_only(database_url, tmp_
     # The import runs without the cyclic garbage collector (its passes cost a tenth of the CPU
     # time); it must be back on afterwards, whether the import succeeded or failed.
     during = []
-    load = server.store.images._bulk_load
+    load = swr_official_images.store.images._bulk_load
 
     def load_and_look(conn, staging, records, progress):
         during.append(gc.isenabled())
         return load(conn, staging, records, progress)
 
-    monkeypatch.setattr(server.store.images, "_bulk_load", load_and_look)
+    monkeypatch.setattr(swr_official_images.store.images, "_bulk_load", load_and_look)
     good = write_lines(tmp_path / "good.jsonl", [image("a"), image("b")])
     bad = write_lines(tmp_path / "bad.jsonl", [image("c"), image("Upper")])
 
@@ -425,7 +428,7 @@ def test_two_imports_at_once_neither_interleave_nor_lose_rows(database_url, engi
     # Two real processes, started together, contending for the same rows.
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "server", "import", str(path)],
+            [sys.executable, "-m", "swr_official_images", "import", str(path)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -450,14 +453,14 @@ def test_ctrl_c_during_an_import_is_one_line_exit_130_and_writes_nothing(
 ):
     run_cli(database_url, "import", str(write_json(tmp_path / "base.json", [image("a")])))
     before = snapshot(engine)
-    load = server.store.images._bulk_load
+    load = swr_official_images.store.images._bulk_load
 
     def load_then_interrupt(conn, staging, records, progress):
         load(conn, staging, records, progress)
         conn.execute(images.update().values(star_count=0))  # a write that must not survive
         raise KeyboardInterrupt  # what Python raises on SIGINT, wherever the import is
 
-    monkeypatch.setattr(server.store.images, "_bulk_load", load_then_interrupt)
+    monkeypatch.setattr(swr_official_images.store.images, "_bulk_load", load_then_interrupt)
     changed = write_json(tmp_path / "c.json", [image("a", star_count=1), image("b")])
 
     result = run_cli(database_url, "import", str(changed))
@@ -471,7 +474,9 @@ def test_ctrl_c_during_another_command_is_one_line_exit_130(database_url, monkey
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(server.store.images.SqlImageRepository, "iter_all", interrupted)
+    monkeypatch.setattr(
+        swr_official_images.store.images.SqlImageRepository, "iter_all", interrupted
+    )
 
     result = run_cli(database_url, "export")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-import server.store.master_key
-from server.settings import Settings
-from server.signing import SdkHmacSha256Auth
-from server.store.master_key import key_file_path
+import swr_official_images.store.master_key
+from swr_official_images.settings import Settings
+from swr_official_images.signing import SdkHmacSha256Auth
+from swr_official_images.store.master_key import key_file_path
 from tests.conftest import migrate, run_cli, start_loaded_server
 from tests.support.contract import path_for
 
@@ -159,7 +159,7 @@ def test_an_unreadable_key_file_is_one_line(tmp_path, monkeypatch):
         return real_open(name, *args, **kwargs)
 
     # The suite may run as root, who reads a file whatever its mode.
-    monkeypatch.setattr(server.store.master_key.os, "open", refused)
+    monkeypatch.setattr(swr_official_images.store.master_key.os, "open", refused)
     created = key_cli(url, "create", "ci")
 
     assert created.code == 1

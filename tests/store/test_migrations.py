@@ -1,4 +1,4 @@
-"""Schema migrations: they build exactly server/db.py's tables, and a server refuses a
+"""Schema migrations: they build exactly swr_official_images/db.py's tables, and a server refuses a
 PostgreSQL schema that is not current while SQLite migrates itself."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from sqlalchemy import insert, inspect
 from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.settings import Settings
-from server.store.db import images, make_engine, metadata
-from server.store.images import SqlImageRepository
-from server.store.migrations import (
+from swr_official_images.app import create_app
+from swr_official_images.settings import Settings
+from swr_official_images.store.db import images, make_engine, metadata
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.migrations import (
     INITIAL_REVISION,
     SchemaNotCurrent,
     alembic_config,

@@ -7,8 +7,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from server.store.db import api_tokens
-from server.store.tokens import RejectReason, TokenError, TokenRejected, TokenStore, hash_token
+from swr_official_images.store.db import api_tokens
+from swr_official_images.store.tokens import (
+    RejectReason,
+    TokenError,
+    TokenRejected,
+    TokenStore,
+    hash_token,
+)
 
 
 class Clock:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server.spec import SPEC_PATH
+from swr_official_images.spec import SPEC_PATH
 from tests.conftest import start_loaded_server, write_test_catalog
 
 
@@ -27,7 +27,7 @@ def main() -> int:
             command = [
                 sys.executable, "-m", "schemathesis.cli", "run", str(SPEC_PATH),
                 "--url", server.base_url,
-                "--header", f"X-Auth-Token: {server.store.tokens.valid}",
+                "--header", f"X-Auth-Token: {server.tokens.valid}",
                 "--checks", "all",
                 "--mode", "all",
                 "--phases", "examples,coverage,fuzzing",

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from server.catalog.files import CatalogError, CatalogFormat, read_catalog, sample_catalog
+from swr_official_images.catalog.files import (
+    CatalogError,
+    CatalogFormat,
+    read_catalog,
+    sample_catalog,
+)
 from tests.conftest import NESTED_IMAGE, record_to_json
 
 

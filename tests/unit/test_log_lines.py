@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from server.ops.logging import AccessLog, HumanFormatter
+from swr_official_images.ops.logging import AccessLog, HumanFormatter
 
 # Every character Python's str.splitlines() breaks a line on, ESC (a terminal's escapes), DEL
 # and a right-to-left override, followed by the start of a forged line.

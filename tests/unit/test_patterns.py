@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from server.patterns import SpecValidator, ecma_regex
-from server.spec import parameter_schema
+from swr_official_images.patterns import SpecValidator, ecma_regex
+from swr_official_images.spec import parameter_schema
 
 
 def test_python_alone_would_accept_a_trailing_newline():

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-import server.settings as settings_module
-from server.cli import main as cli_main
-from server.settings import (
+import swr_official_images.settings as settings_module
+from swr_official_images.cli import main as cli_main
+from swr_official_images.settings import (
     DEFAULT_DATABASE_URL,
     SettingInfo,
     Settings,

@@ -1,0 +1,5 @@
+import sys
+
+from swr_official_images.cli import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""Operation handlers, resolved from the spec's bare operationIds.
+
+A handler turns HTTP into a repository call; parameters arrive already validated against the
+spec, and domain errors are turned into responses by `swr_official_images.http.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from connexion import NoContent, request
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from swr_official_images.http.conditional import conditional_json_response
+from swr_official_images.ops.access import note_database_error
+from swr_official_images.ops.health import Readiness
+from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
+from swr_official_images.store.cached import CachedImages
+from swr_official_images.store.images import ImageRepository
+
+log = logging.getLogger(__name__)
+
+# The methods openapi.yaml lists on each path (their `Allow` header).
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+
+
+def _stored_name(path_name: str) -> str:
+    # "$" stands for "/" in a nested image name: library$nginx is library/nginx.
+    return path_name.replace("$", "/")
+
+
+def _path_name(stored_name: str) -> str:
+    return stored_name.replace("/", "$")
+
+
+async def show_official_image(namespace: str, repository: str) -> Response:
+    # Async, so that a cached image is served on the event loop without a thread pool hop.
+    images: CachedImages = request.state.image_cache
+    image = await images.get(namespace, _stored_name(repository))
+    return conditional_json_response(request.headers, image.to_api(), image.changed_at)
+
+
+async def check_official_image(namespace: str, repository: str) -> Response:
+    # HEAD answers with GET's status and headers (Content-Length and validators included); the
+    # server drops the body.
+    return await show_official_image(namespace, repository)
+
+
+async def list_official_image_methods(
+    namespace: str, repository: str
+) -> tuple[object, int, dict[str, str]]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
+def list_official_images(
+    namespace: str, limit: int, marker: str | None = None, name: str | None = None
+) -> Response:
+    images: ImageRepository = request.state.images
+    page = images.page(
+        namespace,
+        limit,
+        after=None if marker is None else _stored_name(marker),
+        prefix=None if name is None else _stored_name(name),
+    )
+    body: dict[str, object] = {"repos": [image.to_api() for image in page.images]}
+    if page.more:
+        body["nextMarker"] = _path_name(page.images[-1].name)
+    return conditional_json_response(request.headers, body, page.changed_at)
+
+
+def check_official_images(
+    namespace: str, limit: int, marker: str | None = None, name: str | None = None
+) -> Response:
+    return list_official_images(namespace, limit, marker, name)
+
+
+def list_official_images_methods(namespace: str) -> tuple[object, int, dict[str, str]]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
+def show_liveness() -> dict[str, str]:
+    # Answering at all is the whole check: a store outage must not get processes restarted.
+    return {"status": "ok"}
+
+
+def check_liveness() -> dict[str, str]:
+    return show_liveness()
+
+
+def list_liveness_methods() -> tuple[object, int, dict[str, str]]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
+async def show_readiness() -> dict[str, str]:
+    readiness: Readiness = request.state.readiness
+    await readiness.check()  # raises NotReady, answered 503 by swr_official_images.http.errors
+    return {"status": "ready"}
+
+
+async def check_readiness() -> dict[str, str]:
+    return await show_readiness()
+
+
+def list_readiness_methods() -> tuple[object, int, dict[str, str]]:
+    # Says what the path serves, not whether the process is ready: no store is asked.
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+
+
+def get_metrics() -> Response:
+    metrics: Metrics | None = request.state.metrics
+    if metrics is None:
+        # Switched off (SWR_METRICS=false): as if the path did not exist.
+        raise HTTPException(404)
+    images: ImageRepository = request.state.images
+    try:
+        metrics.refresh_catalog_size(images.count)
+    except SQLAlchemyError as exc:
+        # Metrics matter most when the database is failing: serve them with the last count.
+        note_database_error(request.scope)
+        log.warning("catalog size not refreshed: %s", exc.__class__.__name__)
+    # A response of its own: Connexion would accept only the bare media type the spec names,
+    # while Prometheus reads the format's version from the Content-Type parameters.
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def check_metrics() -> Response:
+    # HEAD answers with GET's status and headers; the server drops the body.
+    return get_metrics()
+
+
+def list_metrics_methods() -> tuple[object, int, dict[str, str]]:
+    return NoContent, 204, {"Allow": ALLOWED_METHODS}

@@ -1,0 +1,123 @@
+"""The outermost layer: a request id for every request, on every response and log line, and the
+headers every response carries."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from swr_official_images.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
+
+log = logging.getLogger(__name__)
+
+_SCOPE_KEY = "swr.request_id"
+# A caller's id is echoed only when it is short and plain, so that it is safe in a header and
+# in a log line; anything else is replaced by a fresh UUID, never reflected.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default="-"
+)
+
+
+# Responses hold authenticated data: no cache may keep them, no browser may sniff them.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def stamp_headers(message: Message, request_id: str) -> None:
+    headers = MutableHeaders(scope=message)
+    headers["X-Request-Id"] = request_id
+    headers["X-Content-Type-Options"] = SECURITY_HEADERS["X-Content-Type-Options"]
+    # A successful response may relax the caching policy (an image a client may keep and
+    # revalidate); an error never does.
+    if message["status"] >= 400 or "cache-control" not in headers:
+        headers["Cache-Control"] = SECURITY_HEADERS["Cache-Control"]
+
+
+def request_id_of(scope: Scope) -> str:
+    request_id: str | None = scope.get(_SCOPE_KEY)
+    return request_id or current_request_id.get()
+
+
+def _choose_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _SANE_REQUEST_ID.match(candidate) and "\n" not in candidate:
+                return candidate
+            break
+    return str(uuid.uuid4())
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _choose_request_id(scope)
+        scope[_SCOPE_KEY] = request_id
+        reset = current_request_id.set(request_id)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                stamp_headers(message, request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # The error handlers answer every failure they see; this is the last resort for
+            # one that escapes them, so that even then the client gets the documented body.
+            log.exception("unhandled error outside the error handlers")
+            if started:
+                raise
+            await _send_internal_error(send_with_headers, request_id)
+        finally:
+            current_request_id.reset(reset)
+
+
+class ResponseHeadersMiddleware:
+    """Stamps the standard headers inside Connexion's response validation, which checks that the
+    headers the spec requires are there; `RequestContextMiddleware` stamps the responses built
+    outside it (errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stamp_headers(message, request_id_of(scope))
+            await send(message)
+
+        await self.app(scope, receive, send_with_request_id)
+
+
+async def _send_internal_error(send: Send, request_id: str) -> None:
+    body = render_error(ErrorCode.IMAGE_QUERY_FAILED, INTERNAL_ERROR_MESSAGE, request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],  # send_with_headers adds the request id and the security headers
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

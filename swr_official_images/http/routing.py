@@ -1,0 +1,64 @@
+"""Routing as the spec describes it: a path either names an operation or answers 404.
+
+Starlette's routers redirect a path with a trailing slash to the path without (307). The generated
+client does not follow redirects and the spec lists no 307, so a trailing slash is simply a path
+that names nothing: 404 with the error body.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.routing import Mount, Router
+
+from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
+
+_METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+
+
+class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self.router.redirect_slashes = False
+
+    def add_api(self, *args: Any, **kwargs: Any) -> None:
+        super().add_api(*args, **kwargs)
+        for route in self.router.routes:
+            if isinstance(route, Mount) and isinstance(route.app, Router):
+                route.app.redirect_slashes = False
+
+
+def connexion_middlewares() -> list[type]:
+    """Connexion's default middleware stack with our routing and spec documents in place of its
+    own."""
+    ours = {
+        RoutingMiddleware: NoRedirectRoutingMiddleware,
+        SwaggerUIMiddleware: RenderedSpecSwaggerUIMiddleware,
+    }
+    return [ours.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+
+
+class AllowedMethods:
+    """The methods openapi.yaml lists for each path, for the `Allow` header of a 405.
+
+    Connexion registers one route per method, and Starlette builds `Allow` from the first route
+    that matches the path only, so its header would name a single operation's methods.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self._paths: list[tuple[re.Pattern[str], str]] = []
+        for template, item in spec["paths"].items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = {m.upper() for m in item if m.upper() in _METHOD_ORDER}
+            allow = ", ".join(m for m in _METHOD_ORDER if m in methods)
+            self._paths.append((re.compile(f"^{regex}$"), allow))
+
+    def for_path(self, path: str) -> str | None:
+        for regex, allow in self._paths:
+            if regex.match(path):
+                return allow
+        return None

@@ -1,0 +1,94 @@
+"""The security schemes' checks (openapi.yaml `x-apikeyInfoFunc`): `AuthToken` (an API token in
+`X-Auth-Token`) and `AkSk` (an SDK-HMAC-SHA256 signature in `Authorization`)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from connexion.exceptions import OAuthResponseProblem
+from connexion.security import NO_VALUE, AbstractSecurityHandler, ApiKeySecurityHandler
+from starlette.concurrency import run_in_threadpool
+
+from swr_official_images.http.aksk import SignatureRefused, is_signature, verify
+from swr_official_images.ops.access import note_key_name, note_token_name
+from swr_official_images.store.access_keys import AccessKeyStore
+from swr_official_images.store.cached import CachedTokens
+from swr_official_images.store.tokens import TokenRejected
+
+log = logging.getLogger(__name__)
+
+# Connexion's sentinel for "no credentials of this scheme", an object() it compares by identity.
+NOT_OURS: object = NO_VALUE
+
+AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
+
+
+class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """A 401 whose message the error body states (never the token itself), and its reason for
+    the log and the metrics (one of `swr_official_images.ops.metrics.AUTH_FAILURE_REASONS`)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(detail=message)
+        self.reason = reason
+
+
+class ApiKeyHandler(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's API key handler, but it inspects the check function's signature once instead
+    of twice per request."""
+
+    @staticmethod
+    @functools.cache
+    def _accepts_kwarg(func: Any, keyword: str) -> bool:
+        accepts: bool = AbstractSecurityHandler._accepts_kwarg(func, keyword)
+        return accepts
+
+
+# For AsyncApp(security_map=...): every scheme Connexion knows keeps its handler but apiKey.
+SECURITY_MAP = {"apiKey": ApiKeyHandler}
+
+
+async def token_info(token: str, request: Any) -> dict[str, Any] | None:
+    """Connexion calls this with the `X-Auth-Token` value; None makes it answer 401."""
+    # Two tokens are ambiguous: which one a proxy or a server reads would decide who you are.
+    if len(request.headers.getlist("x-auth-token")) > 1:
+        raise AuthenticationFailed("more than one X-Auth-Token header", "duplicate")
+    # Two identities at once are as ambiguous as two tokens.
+    if any(is_signature(value) for value in request.headers.getlist("authorization")):
+        raise AuthenticationFailed(AMBIGUOUS, "ambiguous")
+    # Whitespace around a field value is not part of it (RFC 9110, section 5.5); the HTTP parser
+    # leaves trailing whitespace in place.
+    token = token.strip(" \t")
+    if not token:
+        raise AuthenticationFailed("the X-Auth-Token header is empty", "missing")
+    tokens: CachedTokens = request.state.token_cache
+    try:
+        info = await tokens.verify(token)
+    except TokenRejected as rejected:
+        # One message for all three: telling a caller that a token was real once (expired,
+        # revoked) would help whoever holds a stolen one. The operator sees the reason.
+        raise AuthenticationFailed(
+            "the token is unknown, expired or revoked", rejected.reason.value
+        ) from None
+    note_token_name(request.scope, info.name)
+    return {"sub": info.name}
+
+
+async def signature_info(authorization: str, request: Any) -> dict[str, Any] | object | None:
+    """Connexion calls this with the `Authorization` value (the `AkSk` scheme). The claims,
+    None (401), or NOT_OURS for a scheme that is not ours."""
+    if not is_signature(authorization):
+        # Some other scheme (a proxy's Basic, a Bearer token): not ours to judge, so the request
+        # is as unauthenticated as without it, or the X-Auth-Token decides.
+        return NOT_OURS
+    if "x-auth-token" in request.headers:
+        raise AuthenticationFailed(AMBIGUOUS, "ambiguous")
+    keys: AccessKeyStore = request.state.access_keys
+    try:
+        signed_by = await run_in_threadpool(verify, request.scope, keys)
+    except SignatureRefused as exc:
+        raise AuthenticationFailed(str(exc), exc.reason.value) from None
+    log.info("signed request: access key %r", signed_by.key_name)
+    note_key_name(request.scope, signed_by.key_name)
+    return {"sub": signed_by.key_name}

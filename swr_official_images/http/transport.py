@@ -1,0 +1,440 @@
+"""The HTTP transport: uvicorn's httptools protocol with the limits it lacks.
+
+What a connection can cost, and for how long:
+
+- **The request head in memory.** The raw bytes of a request head are counted as they arrive,
+  before the parser sees them: a request line longer than the target limit plus
+  `REQUEST_LINE_OVERHEAD` answers 414, a header block (every header line, up to and including
+  the blank line) over the header limit answers 431, and the bytes past the limit are never
+  parsed. The parser, which copies an unfinished line each time it grows, therefore never holds
+  more than the two limits of one head, however the bytes are split. A request target over the
+  target limit answers 414 too.
+- **No request body.** The API's operations take none, so a request that announces one
+  (`Content-Length` above 0, or any `Transfer-Encoding`) answers 400 as soon as its head is
+  complete, and nothing after that head is parsed (what still arrives is dropped until the
+  connection closes): no body is buffered, no trailer field is seen.
+- **Time.** A connection must send a complete request head within the head timeout, counted
+  from when it opens or when its previous response was sent; and a connection on which neither
+  side has made progress for the idle timeout is closed, whatever its state. It is not idle
+  while the server is still producing a response, unless that response is stuck because the
+  client does not read it.
+- **Order.** An error the transport answers for a pipelined request (400, 414, 431, 505) is
+  sent after the responses to the requests before it, then the connection is closed.
+- **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken. A request line's version is read as
+  RFC 9110 §2.5 says: an unknown 1.x minor (`HTTP/1.2`) is HTTP/1.1, another major that has the
+  form `HTTP/DIGIT.DIGIT` (`HTTP/2.0`, `HTTP/3.0`) answers 505, and anything else is not HTTP
+  (400). The request line therefore reaches the parser only once complete (it is bounded by the
+  target limit), with an unknown 1.x minor rewritten to 1.1: the parser refuses any version it
+  does not know as not HTTP.
+
+Every answer from this layer carries the SWR error body (none to HEAD), a request id and the
+security headers (uvicorn would send plain text), and gets an access line and its metrics
+through the app's `TransportLog` (swr_official_images.ops.access), as do the connections it closes.
+Everything else is uvicorn's own behaviour, including its keep-alive timeout between requests
+and how it queues pipelined requests (each queued request holds its parsed head; uvicorn stops
+reading while one waits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from swr_official_images.http.error_codes import ErrorCode, render_error
+from swr_official_images.http.middleware import SECURITY_HEADERS
+from swr_official_images.settings import Settings
+
+if TYPE_CHECKING:
+    # Only a type here: swr_official_images.ops.metrics reads this module's refusal reasons.
+    from swr_official_images.ops.access import TransportLog
+
+log = logging.getLogger(__name__)
+
+# A request line is its target plus the method, two spaces, the version and CRLF; the longest
+# method httptools knows ("VERSION-CONTROL") makes that 28 bytes.
+REQUEST_LINE_OVERHEAD = 32
+HEAD_END = b"\r\n\r\n"
+SPOKEN_VERSIONS = {"1.0", "1.1"}
+# The version at the end of a complete request line (RFC 9112 §2.3: HTTP-version =
+# "HTTP/" DIGIT "." DIGIT), and a method the access line may name.
+_LINE_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\r?\n\Z")
+_LINE_METHOD = re.compile(rb"[\r\n]*([A-Z]{1,20}) ")
+
+
+class Refusal(NamedTuple):
+    """An answer the transport gives itself: its status, the error body's message, and the
+    reason the access line and the metrics (swr_http_refusals_total) name."""
+
+    status: HTTPStatus
+    message: str
+    reason: str
+
+
+URI_TOO_LONG = Refusal(
+    HTTPStatus.REQUEST_URI_TOO_LONG, "The request URI is too long.", "uri_too_long"
+)
+HEADERS_TOO_LARGE = Refusal(
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+    "The request headers are too large.",
+    "headers_too_large",
+)
+NOT_HTTP = Refusal(HTTPStatus.BAD_REQUEST, "The request is not valid HTTP.", "not_http")
+HAS_BODY = Refusal(HTTPStatus.BAD_REQUEST, "The operation takes no request body.", "has_body")
+BAD_VERSION = Refusal(
+    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "The HTTP version is not supported.", "bad_version"
+)
+REFUSALS = (URI_TOO_LONG, HEADERS_TOO_LARGE, NOT_HTTP, HAS_BODY, BAD_VERSION)
+# Why a connection is closed without an answer (swr_connections_closed_total).
+HEAD_TIMEOUT, IDLE = "head_timeout", "idle"
+CLOSE_REASONS = (HEAD_TIMEOUT, IDLE)
+
+
+@dataclass(frozen=True)
+class RequestHeadLimits:
+    max_url_bytes: int
+    max_header_bytes: int
+    head_timeout: float
+    idle_timeout: float
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request the transport answers itself."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, limits: RequestHeadLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._max_line_bytes = limits.max_url_bytes + REQUEST_LINE_OVERHEAD
+        # The head in progress, as counted from the raw bytes.
+        self._head_started = False
+        self._line_done = False
+        self._line_bytes = 0
+        self._header_bytes = 0
+        self._tail = b""  # the head's last bytes, to find a blank line split across reads
+        self._request_line = bytearray()  # held back from the parser until complete
+        self._head_is_head_method = False
+        self._head_started_at = 0.0
+        self._method: str | None = None  # once the parser has read it
+        self._url_bytes = 0
+        # Set once the transport has decided to answer an error: nothing more is parsed.
+        self._refusal: Refusal | None = None
+        self._refusal_for_head = False
+        self._refused_method: str | None = None
+        self._refused_head_started_at = 0.0
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_progress = 0.0
+        self._running_cycle: RequestResponseCycle | None = None
+
+    # --- connection ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+        self._last_progress = self.loop.time()
+        self._idle_timer = self.loop.call_later(self._limits.idle_timeout, self._on_idle_timer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        # uvicorn tells only the newest request of a pipeline; the one being answered (and
+        # those waiting) would go on writing to a closed transport.
+        for cycle in (self._running_cycle, *(cycle for cycle, _ in self.pipeline)):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._running_cycle = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def resume_writing(self) -> None:
+        self._last_progress = self.loop.time()
+        super().resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_progress = self.loop.time()
+        self._unset_keepalive_if_required()
+        if self._refusal is not None:
+            return  # the answer is decided; what follows is discarded unparsed
+        position = 0
+        while position < len(data):
+            line_was_done = self._line_done
+            size = self._head_piece(data, position)
+            if size is None:
+                self._refuse(self._refusal or NOT_HTTP)
+                return
+            piece: bytes | memoryview = (
+                data if size == len(data) else memoryview(data)[position : position + size]
+            )
+            if not line_was_done and self._head_started:
+                # A piece of the request line: _head_piece ends a piece where the line ends.
+                self._request_line += piece
+                if not self._line_done:
+                    position += size
+                    continue
+                line = self._spoken_request_line(bytes(self._request_line))
+                self._request_line.clear()
+                if line is None:
+                    self._refuse(BAD_VERSION)
+                    return
+                piece = line
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade:
+                # No protocol upgrade is offered (uvicorn runs with ws="none"): the request is
+                # answered as a plain one, and a piece ends with its head, so nothing is lost.
+                pass
+            except httptools.HttpParserError:
+                self._refuse(self._refusal or NOT_HTTP)
+                return
+            position += size
+
+    def _head_piece(self, data: bytes, position: int) -> int | None:
+        """How many bytes of `data` from `position` to feed next: up to the end of the head in
+        progress, or all of them when that head does not end in them. Counts them; None (with
+        the refusal set) when the head would pass a limit."""
+        start = position
+        if not self._head_started:
+            # httptools skips empty lines before a request line without keeping them.
+            while start < len(data) and data[start] in b"\r\n":
+                start += 1
+            if start == len(data):
+                return start - position
+            self._head_started = True
+            self._head_started_at = self.loop.time()
+            self._head_is_head_method = data.startswith(b"HEAD ", start)
+        # Look no further than the limits allow: the bytes past them are refused anyway.
+        budget = self._max_line_bytes - self._line_bytes if not self._line_done else 0
+        budget += self._limits.max_header_bytes - self._header_bytes
+        stop = min(len(data), start + budget + len(HEAD_END))
+        end = (self._tail + data[start : start + len(HEAD_END) - 1]).find(HEAD_END)
+        if end >= 0:
+            end = start + end + len(HEAD_END) - len(self._tail)
+        else:
+            found = data.find(HEAD_END, start, stop)
+            end = found + len(HEAD_END) if found >= 0 else -1
+        piece_end = stop if end < 0 else end
+        if self._line_done:
+            self._header_bytes += piece_end - start
+        else:
+            line_end = data.find(b"\n", start, piece_end)
+            if line_end < 0:
+                self._line_bytes += piece_end - start
+            else:
+                self._line_done = True
+                self._line_bytes += line_end + 1 - start
+                # The request line is a piece of its own (see data_received); the head cannot
+                # end in it, since a blank line must follow it.
+                piece_end, end = line_end + 1, -1
+        if self._line_bytes > self._max_line_bytes:
+            self._refusal = URI_TOO_LONG
+            return None
+        if self._header_bytes > self._limits.max_header_bytes:
+            self._refusal = HEADERS_TOO_LARGE
+            return None
+        if end >= 0:
+            self._start_next_head()
+        else:
+            self._tail = (self._tail + data[max(start, piece_end - 3) : piece_end])[-3:]
+        return piece_end - position
+
+    def _spoken_request_line(self, line: bytes) -> bytes | None:
+        """The complete request line as the parser should read it, or None for a version
+        that is not spoken (505). A line without a version of the form HTTP/DIGIT.DIGIT is left
+        to the parser, which refuses it as not HTTP."""
+        version = _LINE_VERSION.search(line)
+        if version is None:
+            return line
+        major, minor = version.groups()
+        if major != b"1":
+            method = _LINE_METHOD.match(line)
+            self._method = method.group(1).decode("ascii") if method else None
+            return None
+        if minor in (b"0", b"1"):
+            return line
+        # RFC 9110 §2.5: a recipient reads an unknown minor version as the highest it speaks.
+        return line[: version.start(2)] + b"1" + line[version.end(2) :]
+
+    def _start_next_head(self) -> None:
+        self._head_started = self._line_done = False
+        self._line_bytes = self._header_bytes = 0
+        self._tail = b""
+
+    # --- parser callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._url_bytes = 0
+        self._method = None
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if self._method is None:
+            # The parser has read the method by the time the target starts.
+            self._method = self.parser.get_method().decode("ascii", "replace")
+        self._url_bytes += len(url)
+        if self._url_bytes > self._limits.max_url_bytes:
+            self._stop(URI_TOO_LONG)
+
+    def on_headers_complete(self) -> None:
+        if self.parser.get_http_version() not in SPOKEN_VERSIONS:
+            self._stop(BAD_VERSION)
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b" \t0")):
+                self._stop(HAS_BODY)
+        self._cancel_head_deadline()
+        super().on_headers_complete()
+
+    def _stop(self, refusal: Refusal) -> None:
+        self._refusal = refusal
+        raise _Refused
+
+    # --- answers from the transport --------------------------------------------------------
+
+    def _refuse(self, refusal: Refusal) -> None:
+        self._refusal = refusal
+        self._refusal_for_head = self._head_is_head_method
+        self._refused_method = self._method
+        self._refused_head_started_at = self._head_started_at or self.loop.time()
+        self._cancel_head_deadline()
+        self.flow.pause_reading()
+        if not self._responding():
+            self._send_refusal()
+        # Otherwise on_response_complete sends it once the responses before it are out.
+
+    def _responding(self) -> bool:
+        # Cycles complete in order, so the newest one being complete means all are.
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def on_response_complete(self) -> None:
+        self._last_progress = self.loop.time()
+        super().on_response_complete()
+        if self.transport.is_closing() or self._responding():
+            return
+        if self._refusal is not None:
+            self._send_refusal()
+        else:
+            self._arm_head_deadline()
+
+    def _send_refusal(self) -> None:
+        assert self._refusal is not None
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        status, message, reason = self._refusal
+        request_id = str(uuid.uuid4())
+        body = render_error(ErrorCode.INVALID_PARAMETER, message, request_id)
+        head = [f"HTTP/1.1 {int(status)} {HTTPStatus(status).phrase}".encode()]
+        head += [name + b": " + value for name, value in self.server_state.default_headers]
+        head += [
+            b"content-type: application/json",
+            b"content-length: " + str(len(body)).encode(),
+            b"connection: close",
+            b"x-request-id: " + request_id.encode(),
+        ]
+        head += [f"{name.lower()}: {value}".encode() for name, value in SECURITY_HEADERS.items()]
+        response = b"\r\n".join(head) + b"\r\n\r\n"
+        sent = 0 if self._refusal_for_head else len(body)
+        if sent:
+            response += body
+        self.transport.write(response)
+        self.transport.close()
+        recorder = self._transport_log()
+        if recorder is None:
+            log.warning("refused a request: %s %s [request %s]", int(status), message, request_id)
+            return
+        client = self.client[0] if self.client else None
+        recorder.refused(
+            status=int(status),
+            reason=reason,
+            request_id=request_id,
+            method=self._refused_method,
+            client=client,
+            sent=sent,
+            seconds=self.loop.time() - self._refused_head_started_at,
+        )
+
+    def _transport_log(self) -> TransportLog | None:
+        # The app's lifespan puts it in the state uvicorn shares with every connection; an app
+        # without one (a test's bare ASGI app) gets a log line instead.
+        recorder: TransportLog | None = self.app_state.get("transport_log")
+        return recorder
+
+    def _count_close(self, reason: str) -> None:
+        recorder = self._transport_log()
+        if recorder is not None:
+            recorder.closed(reason)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    def _arm_head_deadline(self) -> None:
+        self._cancel_head_deadline()
+        self._head_deadline = self.loop.call_later(
+            self._limits.head_timeout, self._on_head_deadline
+        )
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _on_head_deadline(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            log.info("closing a connection that sent no complete request head in time")
+            self._count_close(HEAD_TIMEOUT)
+            self.transport.close()
+
+    def _on_idle_timer(self) -> None:
+        # One timer per connection, moved on lazily: progress only records the time.
+        now = self.loop.time()
+        due = self._last_progress + self._limits.idle_timeout
+        if self._responding() and not self.flow.write_paused:
+            due = now + self._limits.idle_timeout  # the server is the one working
+        if now < due:
+            self._idle_timer = self.loop.call_later(due - now, self._on_idle_timer)
+            return
+        self._idle_timer = None
+        log.info("closing a connection idle for %ss", self._limits.idle_timeout)
+        self._count_close(IDLE)
+        if self.transport.get_write_buffer_size():
+            # A client that does not read would keep a graceful close waiting for ever.
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn settings every server of this service runs with (CLI and tests alike)."""
+    limits = RequestHeadLimits(
+        max_url_bytes=settings.max_url_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        head_timeout=settings.request_head_timeout,
+        idle_timeout=settings.idle_timeout,
+    )
+    return {
+        # A partial, not a subclass made on the fly, so that worker processes can pickle it.
+        "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
+        # The API has no WebSocket: an upgrade would leave this protocol and its limits.
+        "ws": "none",
+        # Forwarded headers are believed only from the proxies an operator names.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
+        # "on", not "auto": a broken spec or handler then stops start-up instead of serving 500s.
+        "lifespan": "on",
+        "server_header": False,
+    }

@@ -1,0 +1,225 @@
+"""The outermost middleware: one access line and the request metrics for every request.
+
+Layers further in leave notes on the scope (the token's name, why a token was refused, a
+database error); Connexion's routing leaves the operationId there. Requests the HTTP transport
+answers itself never reach the app: `TransportLog` gives them the same line and metrics.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from swr_official_images.http.middleware import request_id_of
+from swr_official_images.ops.logging import MAX_LOGGED_PATH, MAX_LOGGED_USER_AGENT, AccessLog
+from swr_official_images.ops.metrics import (
+    NO_OPERATION,
+    REFUSED_OPERATION,
+    SPEC_OPERATION,
+    UI_OPERATION,
+    Metrics,
+)
+
+# Layers further in may see a copy of the scope, not the scope itself: notes go into a dict
+# that every copy shares.
+_NOTES = "swr.notes"
+
+_SPEC_PATHS = frozenset({"/openapi.json", "/openapi.yaml"})
+
+
+def _note(scope: Scope, key: str, value: object) -> None:
+    notes = scope.get(_NOTES)
+    if notes is not None:
+        notes[key] = value
+
+
+def note_token_name(scope: Scope, name: str) -> None:
+    _note(scope, "token_name", name)
+
+
+def note_key_name(scope: Scope, name: str) -> None:
+    """The name of the access key that signed the request: never its id, secret or signature."""
+    _note(scope, "key_name", name)
+
+
+def note_auth_failure(scope: Scope, reason: str) -> None:
+    _note(scope, "auth_failure", reason)
+
+
+def note_database_error(scope: Scope) -> None:
+    _note(scope, "database_error", True)
+
+
+def operation_templates(spec: dict[str, Any]) -> dict[str, str]:
+    """operationId -> the path template it is served on."""
+    return {
+        operation["operationId"]: template
+        for template, item in spec["paths"].items()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp, spec: dict[str, Any], log: AccessLog, metrics: Metrics):
+        self.app = app
+        self.log = log
+        self.metrics = metrics
+        self.templates = operation_templates(spec)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        notes: dict[str, Any] = {}
+        scope[_NOTES] = notes
+        # Connexion's routing records the operationId in this dict, which copies share too.
+        extensions = scope.setdefault("extensions", {})
+        status = 500  # what the client gets if nothing further in answers (see the middleware)
+        sent = 0
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            self._record(scope, extensions, notes, status, sent, seconds)
+
+    def _record(
+        self,
+        scope: Scope,
+        extensions: dict[str, Any],
+        notes: dict[str, Any],
+        status: int,
+        sent: int,
+        seconds: float,
+    ) -> None:
+        routing = extensions.get("connexion_routing")
+        resolved = routing.get("operation_id") if routing else None
+        # The resolver names the handler (swr_official_images.handlers.x); the spec's
+        # operationId is x.
+        operation = resolved.rpartition(".")[2] if resolved else None
+        if operation not in self.templates:
+            path = scope["path"]
+            if path in _SPEC_PATHS:
+                operation = SPEC_OPERATION
+            elif path.startswith("/ui/"):
+                operation = UI_OPERATION
+            else:
+                operation = NO_OPERATION
+        metrics = self.metrics
+        metrics.observe(operation, status, seconds)
+        auth_failure = notes.get("auth_failure")
+        if status == 401 and auth_failure is not None:
+            metrics.auth_failures.labels(auth_failure).inc()
+        if "token_name" in notes:
+            metrics.authenticated.labels("token").inc()
+        elif "key_name" in notes:
+            metrics.authenticated.labels("aksk").inc()
+        if notes.get("database_error"):
+            metrics.database_errors.inc()
+        if not self.log.enabled():
+            return
+        client = scope.get("client")
+        fields: dict[str, Any] = {
+            "request_id": request_id_of(scope),
+            "method": scope["method"],
+            # scope["path"] never holds the query string, which may carry anything, tokens too.
+            "path": scope["path"][:MAX_LOGGED_PATH],
+            "route": self.templates.get(operation),
+            "operation": operation,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "bytes": sent,
+            "client": _address(client[0]) if client else None,
+            "user_agent": _user_agent(scope),
+        }
+        if (name := notes.get("token_name")) is not None:
+            fields["token_name"] = name
+        # A field of its own: a token and an access key may bear the same name.
+        if (name := notes.get("key_name")) is not None:
+            fields["key_name"] = name
+        if auth_failure is not None:
+            fields["auth_failure"] = auth_failure
+        self.log.write(fields)
+
+
+class TransportLog:
+    """Access lines and metrics for what the HTTP transport (swr_official_images.http.transport)
+    decides before the app sees a request: a refusal it answers itself (414, 431, 400, 505), and a
+    connection it closes without an answer. Every server finds its app's one in the lifespan
+    state, so that a flood of refused heads shows in the metrics like any other traffic."""
+
+    def __init__(self, log: AccessLog, metrics: Metrics) -> None:
+        self.log = log
+        self.metrics = metrics
+
+    def refused(
+        self,
+        *,
+        status: int,
+        reason: str,
+        request_id: str,
+        method: str | None,
+        client: str | None,
+        sent: int,
+        seconds: float,
+    ) -> None:
+        self.metrics.observe(REFUSED_OPERATION, status, seconds)
+        self.metrics.transport_refusals.labels(reason).inc()
+        if not self.log.enabled():
+            return
+        # The head was refused unread or unparsed: no path, route or header value is known,
+        # or worth keeping (a 414's target is what it is refused for).
+        self.log.write(
+            {
+                "request_id": request_id,
+                "method": method,
+                "path": None,
+                "route": None,
+                "operation": REFUSED_OPERATION,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "bytes": sent,
+                "client": client,
+                "user_agent": None,
+                "refusal": reason,
+            }
+        )
+
+    def closed(self, reason: str) -> None:
+        self.metrics.connections_closed.labels(reason).inc()
+
+
+def _address(host: object) -> str | None:
+    """The client's address, or None when it is not one: behind a trusted proxy it comes from
+    X-Forwarded-For, which may hold anything."""
+    # An IPv6 address with a zone is at most 45 + 1 + an interface name: nothing longer is one.
+    if not isinstance(host, str) or len(host) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def _user_agent(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            agent: bytes = value[:MAX_LOGGED_USER_AGENT]
+            return agent.decode("latin-1")
+    return None

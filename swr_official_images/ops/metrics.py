@@ -1,0 +1,209 @@
+"""Prometheus metrics (prometheus-client), one set per app.
+
+With several worker processes (`serve --workers N`), `serve` points PROMETHEUS_MULTIPROC_DIR at a
+fresh directory before prometheus_client is imported anywhere; every worker then writes its
+values to memory-mapped files there and a scrape of any worker sums them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+from swr_official_images.http.aksk import RefusalReason
+from swr_official_images.http.transport import CLOSE_REASONS, REFUSALS
+from swr_official_images.ops.workers import MULTIPROC_ENV
+from swr_official_images.store.tokens import RejectReason
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+# Every 401 falls in one of these: no credentials (or an empty token), two tokens, a token and
+# a signature at once, a token that grants nothing (see TokenStore.verify), or a signature
+# refused (see swr_official_images.http.aksk.RefusalReason).
+AUTH_FAILURE_REASONS = (
+    "missing",
+    "duplicate",
+    "ambiguous",
+    *(r.value for r in RejectReason),
+    *(r.value for r in RefusalReason),
+)
+AUTH_SCHEMES = ("token", "aksk")
+
+# Requests outside the spec's operations: a path that matches nothing, Swagger UI, the spec,
+# and requests the HTTP transport answers itself before any routing
+# (swr_official_images.http.transport).
+NO_OPERATION = "none"
+UI_OPERATION = "swagger_ui"
+SPEC_OPERATION = "openapi_spec"
+REFUSED_OPERATION = "http_refused"
+
+# Why the transport answered a request itself, and why it closed a connection without an
+# answer (swr_official_images.http.transport).
+TRANSPORT_REFUSAL_REASONS = tuple(refusal.reason for refusal in REFUSALS)
+CONNECTION_CLOSE_REASONS = CLOSE_REASONS
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# A scrape counts the catalog at most this often per process: counting a million rows is not
+# free, and the catalog changes only by imports.
+CATALOG_SIZE_MAX_AGE = 30.0
+
+# The *_created series double a scrape and tell nothing a counter's reset does not.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class Metrics:
+    def __init__(self, service_version: str, spec_version: str) -> None:
+        self._multiprocess = multiprocess_dir() is not None
+        # In one process, the app's own registry (several apps may live in one test process);
+        # with workers, values live in the shared directory and a scrape reads them from there.
+        self.registry = None if self._multiprocess else CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "swr_http_requests",
+            "HTTP requests answered, by operationId and status.",
+            ["operation", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "swr_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response, by operationId.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "swr_http_requests_in_flight",
+            "Requests being answered.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.auth_failures = Counter(
+            "swr_auth_failures",
+            "Requests refused with 401, by reason: missing, duplicate, ambiguous (a token and a "
+            "signature), unknown, expired, revoked (tokens), aksk_* (signatures).",
+            ["reason"],
+            registry=registry,
+        )
+        self.authenticated = Counter(
+            "swr_authenticated_requests",
+            "Requests that authenticated, whatever their status, by scheme: token or aksk.",
+            ["scheme"],
+            registry=registry,
+        )
+        self.database_errors = Counter(
+            "swr_database_errors",
+            "Requests that failed on a database error.",
+            registry=registry,
+        )
+        self.transport_refusals = Counter(
+            "swr_http_refusals",
+            "Requests the HTTP layer answered itself, before routing, by reason: uri_too_long "
+            "(414), headers_too_large (431), not_http (400), has_body (400), bad_version (505).",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections_closed = Counter(
+            "swr_connections_closed",
+            "Connections the server closed without an answer, by reason: head_timeout (no "
+            "complete request head in time), idle (neither side made progress).",
+            ["reason"],
+            registry=registry,
+        )
+        self.catalog_size = Gauge(
+            "swr_catalog_images",
+            "Images in the catalog (counted at scrape time, at most every 30 s).",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        build_info = Gauge(
+            "swr_build_info",
+            "Always 1; the labels name the service's and the API spec's versions.",
+            ["version", "spec_version"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        build_info.labels(service_version, spec_version).set(1)
+        for reason in AUTH_FAILURE_REASONS:
+            # Present at zero from the start, so that a rate over them is defined.
+            self.auth_failures.labels(reason)
+        for scheme in AUTH_SCHEMES:
+            self.authenticated.labels(scheme)
+        for reason in TRANSPORT_REFUSAL_REASONS:
+            self.transport_refusals.labels(reason)
+        for reason in CONNECTION_CLOSE_REASONS:
+            self.connections_closed.labels(reason)
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._catalog_counted_at = -CATALOG_SIZE_MAX_AGE
+
+    def observe(self, operation: str, status: int, seconds: float) -> None:
+        children = self._children.get((operation, status))
+        if children is None:
+            # Both labels come from bounded sets (the spec's operationIds and statuses), so this
+            # cache stays small; it saves labels()' lock and lookups on every request.
+            children = (
+                self.requests.labels(operation, str(status)),
+                self.latency.labels(operation),
+            )
+            self._children[(operation, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def refresh_catalog_size(self, count: Callable[[], int]) -> None:
+        now = time.monotonic()
+        if now - self._catalog_counted_at >= CATALOG_SIZE_MAX_AGE:
+            self.catalog_size.set(count())
+            self._catalog_counted_at = now
+
+    def exposition(self) -> bytes:
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        path = multiprocess_dir()
+        _forget_dead_workers(path)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+        return generate_latest(registry)
+
+    def process_exiting(self) -> None:
+        if self._multiprocess:
+            multiprocess.mark_process_dead(os.getpid(), multiprocess_dir())  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+
+
+def _forget_dead_workers(path: str | None) -> None:
+    """A worker that died without shutting down still has its in-flight gauge on disk; uvicorn
+    replaces it with a new one, so its requests would count as in flight for ever."""
+    if not path:
+        return
+    for name in os.listdir(path):
+        match = _LIVE_GAUGE_FILE.match(name)
+        if match and not _alive(int(match.group(1))):
+            multiprocess.mark_process_dead(int(match.group(1)), path)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
