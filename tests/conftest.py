@@ -274,8 +274,9 @@ def shared_postgres_admin() -> Engine:
     return postgres_admin()
 
 
-# Dropping a database waits on PostgreSQL's disk work; the tests need not wait with it.
-_drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database")
+# Dropping a database waits on PostgreSQL's disk work; the tests need not wait with it, and the
+# drops left at the end go two at a time.
+_drops = ThreadPoolExecutor(max_workers=2, thread_name_prefix="drop-database")
 _dropping: list[Future[None]] = []
 
 

@@ -390,6 +390,7 @@ def test_readiness_on_a_silent_database_answers_in_time_and_leaves_nothing_behin
         assert server.process.poll() is None
 
 
+@pytest.mark.slow  # waits out a read timeout on a frozen database
 def test_a_request_on_a_silent_database_fails_after_the_read_timeout(
     spec, empty_postgresql_url, catalog_file
 ):
