@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -196,6 +196,29 @@ class _Waits:
 _engine_waits: weakref.WeakKeyDictionary[Engine, _Waits] = weakref.WeakKeyDictionary()
 
 
+def _until(
+    gen: Generator[Any, Any, _RV],
+    waits: _Waits,
+    deadline: float,
+    abandon: Callable[[], None],
+    what: str,
+) -> Generator[Any, Any, _RV]:
+    """Drives one of psycopg's wait generators, as psycopg's wait loop would, and ends it once
+    `waits` says it may not go on: the generator closed, `abandon()` called, an error raised."""
+    try:
+        state = next(gen)
+        while True:
+            ready = yield state
+            state = gen.send(ready)
+            if reason := waits.why_not(deadline):
+                gen.close()
+                abandon()
+                raise DatabaseWaitAborted(f"{reason}: connection {what}")
+    except StopIteration as done:
+        result: _RV = done.value
+        return result
+
+
 class _BoundedConnection(psycopg.Connection[Any]):
     """A psycopg connection whose every wait ends by a deadline (see above)."""
 
@@ -205,20 +228,8 @@ class _BoundedConnection(psycopg.Connection[Any]):
         return super().wait(self._bounded(gen), interval, timeout)
 
     def _bounded(self, gen: PQGen[_RV]) -> PQGen[_RV]:
-        deadline = self.waits.deadline()
-        try:
-            state = next(gen)
-            while True:
-                ready = yield state
-                state = gen.send(ready)
-                if reason := self.waits.why_not(deadline):
-                    gen.close()
-                    # Mid-exchange, the connection's state is unknown: it cannot be reused.
-                    self.pgconn.finish()
-                    raise DatabaseWaitAborted(f"{reason}: connection closed")
-        except StopIteration as done:
-            result: _RV = done.value
-            return result
+        # Mid-exchange, the connection's state is unknown: it cannot be reused.
+        return _until(gen, self.waits, self.waits.deadline(), self.pgconn.finish, "closed")
 
     @classmethod
     def _connect_gen(cls, conninfo: str = "") -> PQGenConn[Any]:
@@ -226,18 +237,11 @@ class _BoundedConnection(psycopg.Connection[Any]):
         # half-open connection to the garbage collector; a shorter deadline of the context (a
         # readiness probe) or the process stopping ends the handshake early.
         deadline = min(_deadline.get() or math.inf, time.monotonic() + cls.waits.connect_timeout)
-        gen = super()._connect_gen(conninfo)
-        try:
-            state = next(gen)
-            while True:
-                ready = yield state
-                state = gen.send(ready)
-                if reason := cls.waits.why_not(deadline):
-                    # Closing the generator drops the half-open connection with it.
-                    gen.close()
-                    raise DatabaseWaitAborted(f"{reason}: connection abandoned")
-        except StopIteration as done:
-            return done.value
+        # Closing the generator drops the half-open connection with it.
+        connecting: PQGenConn[Any] = _until(
+            super()._connect_gen(conninfo), cls.waits, deadline, lambda: None, "abandoned"
+        )
+        return connecting
 
 
 def _postgresql_engine(settings: Settings) -> Engine:
