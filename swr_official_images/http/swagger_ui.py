@@ -1,5 +1,5 @@
-"""The spec documents (/openapi.json, /openapi.yaml) rendered once, not once per request, and
-Swagger UI's page.
+"""The spec documents (/openapi.json, /openapi.yaml) and Swagger UI's page, each rendered once,
+not once per request.
 
 Connexion's Swagger UI middleware answers each request for the spec by cloning the whole
 specification (a deep copy, a validation against the OpenAPI schema, every `$ref` resolved) and
@@ -58,6 +58,10 @@ class RenderedSpecSwaggerUIAPI(SwaggerUIAPI):  # type: ignore[misc]  # connexion
         return spec
 
     async def _get_swagger_ui_home(self, request: Request) -> Response:
+        # The page, like the documents, depends only on the base path.
+        return await self._rendered_once("ui", request, self._home_with_first_scheme_first)
+
+    async def _home_with_first_scheme_first(self, request: Request) -> Response:
         response = await super()._get_swagger_ui_home(request)
         body = bytes(response.body).replace(b"</body>", _FIRST_SCHEME_FIRST + b"</body>", 1)
         return Response(body, response.status_code, media_type="text/html")
