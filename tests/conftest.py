@@ -229,17 +229,15 @@ def fresh_database(store: str, directory: Path) -> Iterator[str]:
     if store == "sqlite":
         yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
         return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = postgres_admin()
-    with admin.connect() as conn:
+    schema = unique_name("test")
+    with shared_postgres_admin().connect() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
+        with shared_postgres_admin().connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 @dataclass
