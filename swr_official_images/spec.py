@@ -14,8 +14,8 @@ import yaml
 SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
 
 
-# libyaml's parser when PyYAML was built with it (its wheels are): several times faster than the
-# pure-Python one, and every server process, worker and test server parses the spec.
+# libyaml's parser, in C, when PyYAML was built with it (its wheels are): every server process,
+# worker and test server parses the spec at start.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

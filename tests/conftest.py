@@ -118,8 +118,8 @@ def hermetic_settings(tmp_path_factory) -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def one_tls_context() -> Iterator[None]:
     """Every httpx client (the tests' own and the generated client's) builds a TLS context and
-    loads the CA bundle into it, though the suite speaks plain HTTP: tens of milliseconds a
-    client, and the suite makes thousands. Contexts built with the same arguments are shared."""
+    loads the whole CA bundle into it, though the suite speaks plain HTTP, and the suite makes
+    thousands of clients. Contexts built with the same arguments are shared."""
     create = functools.cache(httpx_transports.create_ssl_context)
     with mock.patch.object(httpx_transports, "create_ssl_context", create):
         yield
@@ -127,9 +127,9 @@ def one_tls_context() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def each_spec_validated_once() -> Iterator[None]:
-    """Connexion validates the spec against the OpenAPI schema for every app it builds (a
-    tenth of a second each); a server process builds one, the suite hundreds from the same
-    spec. Each distinct spec is still validated, once per test process."""
+    """Connexion validates the whole spec against the OpenAPI schema for every app it builds;
+    a server process builds one, the suite hundreds from the same spec. Each distinct spec is
+    still validated, once per test process."""
     validate = Specification._validate_spec.__func__
     validated: set[bytes] = set()
 
