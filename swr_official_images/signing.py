@@ -1,8 +1,9 @@
 """AK/SK request signing: the `SDK-HMAC-SHA256` scheme of Huawei Cloud's SDKs.
 
-The same functions build the canonical request on both sides: the server rebuilds it from the
-request it received, and `SdkHmacSha256Auth` (an `httpx.Auth`) signs the generated client's
-requests with it. This module depends on nothing of the server's, so a client may copy it alone.
+The server rebuilds the canonical request from the request it received, to verify its signature
+(`http/aksk.py`). The generated client's package signs with its own copy of this canonical request
+(`SdkHmacSha256Auth`, from `client-templates/package_init.py.jinja`), as a client must not need
+the server installed; `tests/unit/test_signing.py` holds both to Huawei's SDK signer.
 
     canonical request = METHOD \\n canonical URI \\n canonical query \\n
                         canonical headers (one "name:value\\n" per signed header) \\n
@@ -16,11 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Generator, Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
-
-import httpx
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
@@ -83,46 +81,3 @@ def string_to_sign(canonical: bytes, sdk_date: str) -> bytes:
 
 def signature(secret_key: str, to_sign: bytes) -> str:
     return hmac.new(secret_key.encode("utf-8"), to_sign, hashlib.sha256).hexdigest()
-
-
-def authorization(access_key: str, signed_headers: Iterable[str], signature_hex: str) -> str:
-    return (
-        f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(signed_headers)}, "
-        f"Signature={signature_hex}"
-    )
-
-
-class SdkHmacSha256Auth(httpx.Auth):
-    """Signs each request as Huawei Cloud's SDKs do with `BasicCredentials(ak, sk)`: pass it
-    to the generated client as `httpx_args={"auth": SdkHmacSha256Auth(ak, sk)}`."""
-
-    def __init__(
-        self,
-        access_key: str,
-        secret_key: str,
-        clock: object = None,
-    ) -> None:
-        self._access_key = access_key
-        self._secret_key = secret_key
-        self._clock = clock or (lambda: datetime.now(UTC))
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[DATE_HEADER] = self._clock().strftime(DATE_FORMAT)  # type: ignore[operator]
-        # The SDK signs every header it sends whose name has no "_"; httpx's own Host, too.
-        names = sorted(
-            {name.lower() for name in request.headers if "_" not in name} - {"authorization"}
-        )
-        headers = [(name, request.headers[name].encode("utf-8")) for name in names]
-        payload = hashlib.sha256(request.content).hexdigest() if request.content else None
-        canonical = canonical_request(
-            request.method,
-            request.url.raw_path.partition(b"?")[0],
-            request.url.query,
-            headers,
-            payload or EMPTY_BODY_SHA256,
-        )
-        to_sign = string_to_sign(canonical, request.headers[DATE_HEADER])
-        request.headers["Authorization"] = authorization(
-            self._access_key, names, signature(self._secret_key, to_sign)
-        )
-        yield request

@@ -569,11 +569,9 @@ def test_secrets_and_signatures_never_reach_the_log(signing_server, caplog):
 
 
 def test_the_generated_client_signs_with_the_httpx_auth(signing_server):
-    from swr_official_images_client import Client
+    from swr_official_images_client import Client, SdkHmacSha256Auth
     from swr_official_images_client.api.official_images import show_official_image as show
     from swr_official_images_client.models import Error, OfficialImage
-
-    from swr_official_images.signing import SdkHmacSha256Auth
 
     ak, sk = signing_server.keys["sdk"]
     client = Client(
@@ -643,7 +641,7 @@ def test_postgresql_without_a_master_key_refuses_to_create_keys(empty_postgresql
 
 
 def signed_get(base_url: str, ak: str, sk: str) -> httpx.Response:
-    from swr_official_images.signing import SdkHmacSha256Auth
+    from swr_official_images_client import SdkHmacSha256Auth
 
     return httpx.get(base_url + NGINX, auth=SdkHmacSha256Auth(ak, sk))
 
@@ -714,7 +712,7 @@ def test_every_operation_that_takes_a_token_takes_a_signature(spec):
 
 
 def test_a_signed_list_with_a_query_is_served_and_a_changed_query_is_not(signing_server):
-    from swr_official_images.signing import SdkHmacSha256Auth
+    from swr_official_images_client import SdkHmacSha256Auth
 
     ak, sk = signing_server.keys["sdk"]
     auth = SdkHmacSha256Auth(ak, sk)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from swr_official_images_client import SdkHmacSha256Auth
 
 import swr_official_images.store.master_key
 from swr_official_images.settings import Settings
-from swr_official_images.signing import SdkHmacSha256Auth
 from swr_official_images.store.master_key import key_file_path
 from tests.conftest import migrate, run_cli, start_loaded_server
 from tests.support.contract import path_for
