@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.http.test_aksk import create_key
 from tests.support.snippets import code_blocks, substitute
 
 pytestmark = pytest.mark.slow  # builds the client and installs it into a fresh virtualenv
@@ -51,10 +53,30 @@ def test_client_dist_builds_an_sdist_and_a_wheel_of_the_spec_version(dist, spec)
     assert "swr_official_images_client/py.typed" in names
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
-def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_path, catalog_file):
-    catalog = [r["name"] for r in json.loads(catalog_file.read_text(encoding="utf-8"))]
-    venv = tmp_path / "venv"
+@dataclass
+class ClientVenv:
+    python: Path
+    env: dict[str, str]
+
+    def run(self, program: str, directory: Path, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run a program with the virtualenv's Python, isolated from this checkout."""
+        script = directory / "program.py"
+        script.write_text(program, encoding="utf-8")
+        return subprocess.run(
+            [str(self.python), "-I", str(script)],
+            cwd=directory,
+            env=self.env | env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture(scope="module")
+def client_venv(dist, tmp_path_factory) -> ClientVenv:
+    """A fresh virtualenv with the wheel installed by the README's own command, and nothing else
+    of this project's."""
+    venv = tmp_path_factory.mktemp("client") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = {
         key: value
@@ -66,26 +88,29 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_
         # httpx and attrs at the versions the suite is pinned to.
         "PIP_CONSTRAINT": str(ROOT / "constraints.txt"),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "SWR_TOKEN": live_server.tokens.valid,
     }
-    readme = CLIENT_README.read_text(encoding="utf-8")
-
-    [install] = code_blocks(readme, "sh")
+    [install] = code_blocks(CLIENT_README.read_text(encoding="utf-8"), "sh")
     result = subprocess.run(
         ["sh", "-ec", install], cwd=dist, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return ClientVenv(venv / "bin" / "python", env)
 
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(
+    client_venv, private_server, tmp_path, catalog_file
+):
+    catalog = [r["name"] for r in json.loads(catalog_file.read_text(encoding="utf-8"))]
+    access_key, secret_key = create_key(private_server.settings.database_url, "readme")
+    readme = CLIENT_README.read_text(encoding="utf-8")
     program = "\n\n".join(code_blocks(readme, "python"))
-    script = tmp_path / "readme.py"
-    script.write_text(substitute(program, {DOCUMENTED_URL: live_server.base_url}))
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-I", str(script)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = client_venv.run(
+        substitute(program, {DOCUMENTED_URL: private_server.base_url}),
+        tmp_path,
+        SWR_TOKEN=private_server.tokens.valid,
+        SWR_ACCESS_KEY=access_key,
+        SWR_SECRET_ACCESS_KEY=secret_key,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -104,6 +129,7 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_
         "last page's next_marker: (none)",
         "revalidated 304 304 None b''",
         "head 200 404 b''",
+        "signed library/nginx",
     ]:
         assert expected in lines, output
     [invalid] = [line for line in lines if line.startswith("Not-A-Valid-Name ")]
@@ -111,3 +137,48 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_its_readme(dist, live_server, tmp_
     assert "Unset object" not in output
     # The package ran from the virtualenv, not from this checkout.
     assert str(ROOT) not in output
+
+
+SIGNED = """
+import httpx
+
+from swr_official_images_client import Client, SdkHmacSha256Auth
+from swr_official_images_client.api.official_images import list_official_images, show_official_image
+
+try:
+    import swr_official_images
+except ModuleNotFoundError:
+    print("no server package")
+else:
+    print("server package at", swr_official_images.__file__)
+
+base_url = "http://127.0.0.1:8080"
+signer = SdkHmacSha256Auth("{ak}", "{sk}")
+with Client(base_url=base_url, httpx_args={{"auth": signer}}) as client:
+    # The client sends the name's "$" as %24.
+    image = show_official_image.sync_detailed("official", "library$nginx", client=client)
+    page = list_official_images.sync_detailed("official", client=client, name="ngin", limit=5)
+print("image", int(image.status_code), image.parsed.name)
+print("list", int(page.status_code), [found.name for found in page.parsed.repos])
+wrong = SdkHmacSha256Auth("{ak}", "{sk}"[::-1])
+nginx = base_url + "/v2/manage/dockerhub/namespaces/official/repos/nginx"
+print("wrong secret", httpx.get(nginx, auth=wrong).status_code)
+"""
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_the_wheel_alone_signs_requests_a_server_accepts(client_venv, private_server, tmp_path):
+    access_key, secret_key = create_key(private_server.settings.database_url, "wheel")
+    program = substitute(
+        SIGNED.format(ak=access_key, sk=secret_key), {DOCUMENTED_URL: private_server.base_url}
+    )
+    result = client_venv.run(program, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert result.stdout.splitlines() == [
+        # Nothing of the server's is installed beside the client.
+        "no server package",
+        "image 200 library/nginx",
+        "list 200 ['nginx']",
+        "wrong secret 401",
+    ], output
