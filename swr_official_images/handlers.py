@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from swr_official_images.http.conditional import conditional_json_response
-from swr_official_images.ops.access import note_database_error
 from swr_official_images.ops.health import Readiness
 from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
+from swr_official_images.request_context import note_database_error
 from swr_official_images.store.cached import CachedImages
 from swr_official_images.store.images import ImageRepository
 

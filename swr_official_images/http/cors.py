@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from swr_official_images.http.error_codes import ErrorCode, render_error
-from swr_official_images.http.middleware import current_request_id
+from swr_official_images.request_context import current_request_id
 
 
 class SwrCorsMiddleware(CORSMiddleware):

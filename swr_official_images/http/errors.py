@@ -28,11 +28,14 @@ from swr_official_images.http.error_codes import (
     ErrorCode,
     render_error,
 )
-from swr_official_images.http.middleware import request_id_of
 from swr_official_images.http.routing import AllowedMethods
 from swr_official_images.http.security import AuthenticationFailed
-from swr_official_images.ops.access import note_auth_failure, note_database_error
 from swr_official_images.ops.health import NotReady
+from swr_official_images.request_context import (
+    note_auth_failure,
+    note_database_error,
+    request_id_of,
+)
 from swr_official_images.store.images import ImageNotFound
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,6 @@ headers every response carries."""
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import uuid
@@ -12,18 +11,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from swr_official_images.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
+from swr_official_images.request_context import _SCOPE_KEY, current_request_id, request_id_of
 
 log = logging.getLogger(__name__)
 
-_SCOPE_KEY = "swr.request_id"
 # A caller's id is echoed only when it is short and plain, so that it is safe in a header and
 # in a log line; anything else is replaced by a fresh UUID, never reflected.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "current_request_id", default="-"
-)
-
 
 # Responses hold authenticated data: no cache may keep them, no browser may sniff them.
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -37,11 +31,6 @@ def stamp_headers(message: Message, request_id: str) -> None:
     # revalidate); an error never does.
     if message["status"] >= 400 or "cache-control" not in headers:
         headers["Cache-Control"] = SECURITY_HEADERS["Cache-Control"]
-
-
-def request_id_of(scope: Scope) -> str:
-    request_id: str | None = scope.get(_SCOPE_KEY)
-    return request_id or current_request_id.get()
 
 
 def _choose_request_id(scope: Scope) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from swr_official_images.http.middleware import request_id_of
 from swr_official_images.ops.logging import MAX_LOGGED_PATH, MAX_LOGGED_USER_AGENT, AccessLog
 from swr_official_images.ops.metrics import (
     NO_OPERATION,
@@ -22,35 +21,9 @@ from swr_official_images.ops.metrics import (
     UI_OPERATION,
     Metrics,
 )
-
-# Layers further in may see a copy of the scope, not the scope itself: notes go into a dict
-# that every copy shares.
-_NOTES = "swr.notes"
+from swr_official_images.request_context import _NOTES, request_id_of
 
 _SPEC_PATHS = frozenset({"/openapi.json", "/openapi.yaml"})
-
-
-def _note(scope: Scope, key: str, value: object) -> None:
-    notes = scope.get(_NOTES)
-    if notes is not None:
-        notes[key] = value
-
-
-def note_token_name(scope: Scope, name: str) -> None:
-    _note(scope, "token_name", name)
-
-
-def note_key_name(scope: Scope, name: str) -> None:
-    """The name of the access key that signed the request: never its id, secret or signature."""
-    _note(scope, "key_name", name)
-
-
-def note_auth_failure(scope: Scope, reason: str) -> None:
-    _note(scope, "auth_failure", reason)
-
-
-def note_database_error(scope: Scope) -> None:
-    _note(scope, "database_error", True)
 
 
 def operation_templates(spec: dict[str, Any]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-from swr_official_images.http.middleware import current_request_id
+from swr_official_images.request_context import current_request_id
 
 LOG_FORMATS = ("json", "human")
 

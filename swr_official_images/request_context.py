@@ -1,0 +1,51 @@
+"""What a request carries through every layer: its id, and the notes its access line collects.
+
+A leaf that imports nothing of the package, so that every layer may share it: the middlewares
+set the id, the error handling and the log lines read it; the security checks, the error
+handling and the handlers leave notes that the access line and the metrics read.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+from starlette.types import Scope
+
+_SCOPE_KEY = "swr.request_id"
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default="-"
+)
+
+
+def request_id_of(scope: Scope) -> str:
+    request_id: str | None = scope.get(_SCOPE_KEY)
+    return request_id or current_request_id.get()
+
+
+# Layers further in may see a copy of the scope, not the scope itself: notes go into a dict
+# that every copy shares.
+_NOTES = "swr.notes"
+
+
+def _note(scope: Scope, key: str, value: object) -> None:
+    notes = scope.get(_NOTES)
+    if notes is not None:
+        notes[key] = value
+
+
+def note_token_name(scope: Scope, name: str) -> None:
+    _note(scope, "token_name", name)
+
+
+def note_key_name(scope: Scope, name: str) -> None:
+    """The name of the access key that signed the request: never its id, secret or signature."""
+    _note(scope, "key_name", name)
+
+
+def note_auth_failure(scope: Scope, reason: str) -> None:
+    _note(scope, "auth_failure", reason)
+
+
+def note_database_error(scope: Scope) -> None:
+    _note(scope, "database_error", True)
