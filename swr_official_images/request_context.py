@@ -8,6 +8,7 @@ handling and the handlers leave notes that the access line and the metrics read.
 from __future__ import annotations
 
 import contextvars
+from typing import Any
 
 from starlette.types import Scope
 
@@ -18,6 +19,12 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 
+def bind_request_id(scope: Scope, request_id: str) -> contextvars.Token[str]:
+    """The request's id, on its scope and in the context; reset the token when it ends."""
+    scope[_SCOPE_KEY] = request_id
+    return current_request_id.set(request_id)
+
+
 def request_id_of(scope: Scope) -> str:
     request_id: str | None = scope.get(_SCOPE_KEY)
     return request_id or current_request_id.get()
@@ -26,6 +33,14 @@ def request_id_of(scope: Scope) -> str:
 # Layers further in may see a copy of the scope, not the scope itself: notes go into a dict
 # that every copy shares.
 _NOTES = "swr.notes"
+
+
+def open_notes(scope: Scope) -> dict[str, Any]:
+    """The notes of the request that starts on `scope`, empty until layers further in add
+    to them."""
+    notes: dict[str, Any] = {}
+    scope[_NOTES] = notes
+    return notes
 
 
 def _note(scope: Scope, key: str, value: object) -> None:

@@ -11,7 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from swr_official_images.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
-from swr_official_images.request_context import _SCOPE_KEY, current_request_id, request_id_of
+from swr_official_images.request_context import bind_request_id, current_request_id, request_id_of
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _choose_request_id(scope)
-        scope[_SCOPE_KEY] = request_id
-        reset = current_request_id.set(request_id)
+        reset = bind_request_id(scope, request_id)
         started = False
 
         async def send_with_headers(message: Message) -> None:

@@ -21,7 +21,7 @@ from swr_official_images.ops.metrics import (
     UI_OPERATION,
     Metrics,
 )
-from swr_official_images.request_context import _NOTES, request_id_of
+from swr_official_images.request_context import open_notes, request_id_of
 
 _SPEC_PATHS = frozenset({"/openapi.json", "/openapi.yaml"})
 
@@ -48,8 +48,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        notes: dict[str, Any] = {}
-        scope[_NOTES] = notes
+        notes = open_notes(scope)
         # Connexion's routing records the operationId in this dict, which copies share too.
         extensions = scope.setdefault("extensions", {})
         status = 500  # what the client gets if nothing further in answers (see the middleware)
