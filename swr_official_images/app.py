@@ -11,10 +11,10 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 
+from swr_official_images.http.async_app import SwrAsyncApp
 from swr_official_images.http.cors import SwrCorsMiddleware, cors_options
 from swr_official_images.http.errors import register_error_handlers
 from swr_official_images.http.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
-from swr_official_images.http.operations import SwrAsyncApp
 from swr_official_images.http.routing import connexion_middlewares
 from swr_official_images.http.security import SECURITY_MAP
 from swr_official_images.http.validation import PlainPathURIParser, ShortMessageParameterValidator
