@@ -16,12 +16,18 @@ from swr_official_images.http.cors import SwrCorsMiddleware, cors_options
 from swr_official_images.http.errors import register_error_handlers
 from swr_official_images.http.middleware import RequestContextMiddleware, ResponseHeadersMiddleware
 from swr_official_images.http.routing import connexion_middlewares
-from swr_official_images.http.security import SECURITY_MAP
+from swr_official_images.http.security import AUTH_FAILURE_REASONS, SECURITY_MAP
+from swr_official_images.http.transport import (
+    CLOSE_REASONS,
+    EVENTS_STATE_KEY,
+    REFUSALS,
+    TransportEvents,
+)
 from swr_official_images.http.validation import PlainPathURIParser, ShortMessageParameterValidator
 from swr_official_images.ops.access import AccessMiddleware, TransportLog
-from swr_official_images.ops.health import Readiness
+from swr_official_images.ops.health import NotReady, Readiness
 from swr_official_images.ops.logging import AccessLog
-from swr_official_images.ops.metrics import Metrics
+from swr_official_images.ops.metrics import LabelSets, Metrics
 from swr_official_images.ops.shutdown import Drain
 from swr_official_images.settings import Settings
 from swr_official_images.spec import load_spec, service_version, spec_version
@@ -45,8 +51,17 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     drain = Drain(settings.shutdown_drain)
     readiness = Readiness(engine, head_revision(), settings.readiness_timeout_ms / 1000, drain)
     spec = load_spec()
-    metrics = Metrics(service_version(), spec_version())
+    metrics = Metrics(
+        service_version(),
+        spec_version(),
+        LabelSets(
+            auth_failures=AUTH_FAILURE_REASONS,
+            transport_refusals=tuple(refusal.reason for refusal in REFUSALS),
+            connections_closed=CLOSE_REASONS,
+        ),
+    )
     access_log = AccessLog(settings.log_format)
+    transport_events: TransportEvents = TransportLog(access_log, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[dict[str, object]]:
@@ -77,7 +92,7 @@ def create_app(settings: Settings) -> SwrAsyncApp:
                     "metrics": metrics if settings.metrics else None,
                     # For the transport (swr_official_images.http.transport), which uvicorn
                     # hands this state.
-                    "transport_log": TransportLog(access_log, metrics),
+                    EVENTS_STATE_KEY: transport_events,
                 }
         finally:
             metrics.process_exiting()
@@ -108,7 +123,7 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             spec_path="/openapi.json",
         ),
     )
-    register_error_handlers(app, spec)
+    register_error_handlers(app, spec, not_ready=(NotReady,))
     # Middlewares added at one position nest in the order added. Outermost: the access line and
     # metrics see every response as the client gets it. Next: every response, errors and CORS
     # preflights included, carries the request id.

@@ -30,7 +30,6 @@ from swr_official_images.http.error_codes import (
 )
 from swr_official_images.http.routing import AllowedMethods
 from swr_official_images.http.security import AuthenticationFailed
-from swr_official_images.ops.health import NotReady
 from swr_official_images.request_context import (
     note_auth_failure,
     note_database_error,
@@ -131,7 +130,7 @@ async def on_image_not_found(request: ConnexionRequest, exc: ImageNotFound) -> C
     return error_response(request, 404, ErrorCode.IMAGE_NOT_FOUND, "Image does not exist.")
 
 
-async def on_not_ready(request: ConnexionRequest, exc: NotReady) -> ConnexionResponse:
+async def on_not_ready(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.warning("not ready: %s", exc)
     return error_response(request, 503, ErrorCode.NOT_READY, NOT_READY_MESSAGE)
 
@@ -143,9 +142,14 @@ async def on_crash(request: ConnexionRequest, exc: Exception) -> ConnexionRespon
     return _internal_error(request)
 
 
-def register_error_handlers(app: AsyncApp, spec: dict[str, Any]) -> None:
+def register_error_handlers(
+    app: AsyncApp, spec: dict[str, Any], not_ready: tuple[type[Exception], ...] = ()
+) -> None:
+    """`not_ready`: the errors that say the process should not be sent requests (503), raised
+    by the layers the app wires in below the handlers."""
     app.add_error_handler(ProblemException, on_problem)
     app.add_error_handler(HTTPException, http_exception_handler(AllowedMethods(spec)))
     app.add_error_handler(ImageNotFound, on_image_not_found)
-    app.add_error_handler(NotReady, on_not_ready)
+    for error in not_ready:
+        app.add_error_handler(error, on_not_ready)
     app.add_error_handler(Exception, on_crash)

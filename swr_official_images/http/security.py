@@ -11,23 +11,35 @@ from connexion.exceptions import OAuthResponseProblem
 from connexion.security import NO_VALUE, AbstractSecurityHandler, ApiKeySecurityHandler
 from starlette.concurrency import run_in_threadpool
 
-from swr_official_images.http.aksk import SignatureRefused, is_signature, verify
+from swr_official_images.http.aksk import RefusalReason, SignatureRefused, is_signature, verify
 from swr_official_images.request_context import note_key_name, note_token_name
 from swr_official_images.store.access_keys import AccessKeyStore
 from swr_official_images.store.cached import CachedTokens
-from swr_official_images.store.tokens import TokenRejected
+from swr_official_images.store.tokens import RejectReason, TokenRejected
 
 log = logging.getLogger(__name__)
 
 # Connexion's sentinel for "no credentials of this scheme", an object() it compares by identity.
 NOT_OURS: object = NO_VALUE
 
+# Every 401 falls in one of these: no credentials (or an empty token), two tokens, a token and
+# a signature at once, a token that grants nothing (see TokenStore.verify), or a signature
+# refused (see swr_official_images.http.aksk.RefusalReason). The access line and the metrics
+# name them.
+AUTH_FAILURE_REASONS = (
+    "missing",
+    "duplicate",
+    "ambiguous",
+    *(r.value for r in RejectReason),
+    *(r.value for r in RefusalReason),
+)
+
 AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
 
 
 class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """A 401 whose message the error body states (never the token itself), and its reason for
-    the log and the metrics (one of `swr_official_images.ops.metrics.AUTH_FAILURE_REASONS`)."""
+    the log and the metrics (one of `AUTH_FAILURE_REASONS`)."""
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(detail=message)

@@ -28,8 +28,8 @@ What a connection can cost, and for how long:
   does not know as not HTTP.
 
 Every answer from this layer carries the SWR error body (none to HEAD), a request id and the
-security headers (uvicorn would send plain text), and gets an access line and its metrics
-through the app's `TransportLog` (swr_official_images.ops.access), as do the connections it closes.
+security headers (uvicorn would send plain text), and is reported to the app's
+`TransportEvents` (an access line and metrics), as are the connections it closes.
 Everything else is uvicorn's own behaviour, including its keep-alive timeout between requests
 and how it queues pipelined requests (each queued request holds its parsed head; uvicorn stops
 reading while one waits).
@@ -44,7 +44,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -52,10 +52,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from swr_official_images.http.error_codes import ErrorCode, render_error
 from swr_official_images.http.middleware import SECURITY_HEADERS
 from swr_official_images.settings import Settings
-
-if TYPE_CHECKING:
-    # Only a type here: swr_official_images.ops.metrics reads this module's refusal reasons.
-    from swr_official_images.ops.access import TransportLog
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +92,31 @@ REFUSALS = (URI_TOO_LONG, HEADERS_TOO_LARGE, NOT_HTTP, HAS_BODY, BAD_VERSION)
 # Why a connection is closed without an answer (swr_connections_closed_total).
 HEAD_TIMEOUT, IDLE = "head_timeout", "idle"
 CLOSE_REASONS = (HEAD_TIMEOUT, IDLE)
+
+
+# The key of the lifespan state (which uvicorn shares with every connection) under which the app
+# puts what receives the transport's events.
+EVENTS_STATE_KEY = "transport_events"
+
+
+class TransportEvents(Protocol):
+    """What the transport reports, to whatever the app provides: an answer it gave itself (one
+    of REFUSALS, by its reason), and a connection it closed without one (one of CLOSE_REASONS).
+    """
+
+    def refused(
+        self,
+        *,
+        status: int,
+        reason: str,
+        request_id: str,
+        method: str | None,
+        client: str | None,
+        sent: int,
+        seconds: float,
+    ) -> None: ...
+
+    def closed(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -353,7 +374,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             response += body
         self.transport.write(response)
         self.transport.close()
-        recorder = self._transport_log()
+        recorder = self._events()
         if recorder is None:
             log.warning("refused a request: %s %s [request %s]", int(status), message, request_id)
             return
@@ -368,14 +389,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             seconds=self.loop.time() - self._refused_head_started_at,
         )
 
-    def _transport_log(self) -> TransportLog | None:
-        # The app's lifespan puts it in the state uvicorn shares with every connection; an app
-        # without one (a test's bare ASGI app) gets a log line instead.
-        recorder: TransportLog | None = self.app_state.get("transport_log")
-        return recorder
+    def _events(self) -> TransportEvents | None:
+        # The app's lifespan puts them in the state uvicorn shares with every connection; an app
+        # without them (a test's bare ASGI app) gets a log line instead.
+        events: TransportEvents | None = self.app_state.get(EVENTS_STATE_KEY)
+        return events
 
     def _count_close(self, reason: str) -> None:
-        recorder = self._transport_log()
+        recorder = self._events()
         if recorder is not None:
             recorder.closed(reason)
 

@@ -131,10 +131,11 @@ class AccessMiddleware:
 
 
 class TransportLog:
-    """Access lines and metrics for what the HTTP transport (swr_official_images.http.transport)
-    decides before the app sees a request: a refusal it answers itself (414, 431, 400, 505), and a
-    connection it closes without an answer. Every server finds its app's one in the lifespan
-    state, so that a flood of refused heads shows in the metrics like any other traffic."""
+    """Access lines and metrics for what the HTTP transport decides before the app sees a
+    request: a refusal it answers itself (414, 431, 400, 505), and a connection it closes without
+    an answer. The transport's `TransportEvents`: every server finds its app's one in the
+    lifespan state, so that a flood of refused heads shows in the metrics like any other
+    traffic."""
 
     def __init__(self, log: AccessLog, metrics: Metrics) -> None:
         self.log = log

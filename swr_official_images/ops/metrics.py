@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -23,23 +24,10 @@ from prometheus_client import (
     multiprocess,
 )
 
-from swr_official_images.http.aksk import RefusalReason
-from swr_official_images.http.transport import CLOSE_REASONS, REFUSALS
 from swr_official_images.ops.workers import MULTIPROC_ENV
-from swr_official_images.store.tokens import RejectReason
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
-# Every 401 falls in one of these: no credentials (or an empty token), two tokens, a token and
-# a signature at once, a token that grants nothing (see TokenStore.verify), or a signature
-# refused (see swr_official_images.http.aksk.RefusalReason).
-AUTH_FAILURE_REASONS = (
-    "missing",
-    "duplicate",
-    "ambiguous",
-    *(r.value for r in RejectReason),
-    *(r.value for r in RefusalReason),
-)
 AUTH_SCHEMES = ("token", "aksk")
 
 # Requests outside the spec's operations: a path that matches nothing, Swagger UI, the spec,
@@ -49,11 +37,6 @@ NO_OPERATION = "none"
 UI_OPERATION = "swagger_ui"
 SPEC_OPERATION = "openapi_spec"
 REFUSED_OPERATION = "http_refused"
-
-# Why the transport answered a request itself, and why it closed a connection without an
-# answer (swr_official_images.http.transport).
-TRANSPORT_REFUSAL_REASONS = tuple(refusal.reason for refusal in REFUSALS)
-CONNECTION_CLOSE_REASONS = CLOSE_REASONS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -71,8 +54,21 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+@dataclass(frozen=True)
+class LabelSets:
+    """The reasons the layers above report, each a bounded set that the app hands in: every
+    reason is a series from the start (at zero), so that a rate over them is defined."""
+
+    # Why a request was refused with 401 (swr_official_images.http.security).
+    auth_failures: tuple[str, ...]
+    # Why the HTTP transport answered a request itself, and why it closed a connection without
+    # an answer (swr_official_images.http.transport).
+    transport_refusals: tuple[str, ...]
+    connections_closed: tuple[str, ...]
+
+
 class Metrics:
-    def __init__(self, service_version: str, spec_version: str) -> None:
+    def __init__(self, service_version: str, spec_version: str, labels: LabelSets) -> None:
         self._multiprocess = multiprocess_dir() is not None
         # In one process, the app's own registry (several apps may live in one test process);
         # with workers, values live in the shared directory and a scrape reads them from there.
@@ -143,14 +139,14 @@ class Metrics:
             multiprocess_mode="max",
         )
         build_info.labels(service_version, spec_version).set(1)
-        for reason in AUTH_FAILURE_REASONS:
+        for reason in labels.auth_failures:
             # Present at zero from the start, so that a rate over them is defined.
             self.auth_failures.labels(reason)
         for scheme in AUTH_SCHEMES:
             self.authenticated.labels(scheme)
-        for reason in TRANSPORT_REFUSAL_REASONS:
+        for reason in labels.transport_refusals:
             self.transport_refusals.labels(reason)
-        for reason in CONNECTION_CLOSE_REASONS:
+        for reason in labels.connections_closed:
             self.connections_closed.labels(reason)
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._catalog_counted_at = -CATALOG_SIZE_MAX_AGE
