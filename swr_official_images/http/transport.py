@@ -3,8 +3,8 @@
 What a connection can cost, and for how long:
 
 - **The request head in memory.** The raw bytes of a request head are counted as they arrive,
-  before the parser sees them: a request line longer than the target limit plus
-  `REQUEST_LINE_OVERHEAD` answers 414, a header block (every header line, up to and including
+  before the parser sees them (`swr_official_images.http.head`): a request line longer than the
+  target limit plus `REQUEST_LINE_OVERHEAD` answers 414, a header block (every header line, up to and including
   the blank line) over the header limit answers 431, and the bytes past the limit are never
   parsed. The parser, which copies an unfinished line each time it grows, therefore never holds
   more than the two limits of one head, however the bytes are split. A request target over the
@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -50,20 +49,19 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from swr_official_images.http.error_codes import ErrorCode, render_error
+from swr_official_images.http.head import (
+    HeadCounter,
+    HeaderBlockTooLarge,
+    RequestLineTooLong,
+    request_line_method,
+    spoken_request_line,
+)
 from swr_official_images.http.middleware import SECURITY_HEADERS
 from swr_official_images.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A request line is its target plus the method, two spaces, the version and CRLF; the longest
-# method httptools knows ("VERSION-CONTROL") makes that 28 bytes.
-REQUEST_LINE_OVERHEAD = 32
-HEAD_END = b"\r\n\r\n"
 SPOKEN_VERSIONS = {"1.0", "1.1"}
-# The version at the end of a complete request line (RFC 9112 §2.3: HTTP-version =
-# "HTTP/" DIGIT "." DIGIT), and a method the access line may name.
-_LINE_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\r?\n\Z")
-_LINE_METHOD = re.compile(rb"[\r\n]*([A-Z]{1,20}) ")
 
 
 class Refusal(NamedTuple):
@@ -135,16 +133,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, limits: RequestHeadLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
-        self._max_line_bytes = limits.max_url_bytes + REQUEST_LINE_OVERHEAD
-        # The head in progress, as counted from the raw bytes.
-        self._head_started = False
-        self._line_done = False
-        self._line_bytes = 0
-        self._header_bytes = 0
-        self._tail = b""  # the head's last bytes, to find a blank line split across reads
+        self._head = HeadCounter(limits.max_url_bytes, limits.max_header_bytes)
         self._request_line = bytearray()  # held back from the parser until complete
-        self._head_is_head_method = False
-        self._head_started_at = 0.0
         self._method: str | None = None  # once the parser has read it
         self._url_bytes = 0
         # Set once the transport has decided to answer an error: nothing more is parsed.
@@ -191,25 +181,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._refusal is not None:
             return  # the answer is decided; what follows is discarded unparsed
+        head = self._head
         position = 0
         while position < len(data):
-            line_was_done = self._line_done
-            size = self._head_piece(data, position)
-            if size is None:
-                self._refuse(self._refusal or NOT_HTTP)
+            line_was_done = head.line_done
+            try:
+                size = head.piece(data, position, self.loop.time())
+            except RequestLineTooLong:
+                self._refuse(URI_TOO_LONG)
+                return
+            except HeaderBlockTooLarge:
+                self._refuse(HEADERS_TOO_LARGE)
                 return
             piece: bytes | memoryview = (
                 data if size == len(data) else memoryview(data)[position : position + size]
             )
-            if not line_was_done and self._head_started:
-                # A piece of the request line: _head_piece ends a piece where the line ends.
+            if not line_was_done and head.started:
+                # A piece of the request line: the counter ends a piece where the line ends.
                 self._request_line += piece
-                if not self._line_done:
+                if not head.line_done:
                     position += size
                     continue
-                line = self._spoken_request_line(bytes(self._request_line))
+                raw_line = bytes(self._request_line)
                 self._request_line.clear()
+                line = spoken_request_line(raw_line)
                 if line is None:
+                    self._method = request_line_method(raw_line)
                     self._refuse(BAD_VERSION)
                     return
                 piece = line
@@ -223,77 +220,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(self._refusal or NOT_HTTP)
                 return
             position += size
-
-    def _head_piece(self, data: bytes, position: int) -> int | None:
-        """How many bytes of `data` from `position` to feed next: up to the end of the head in
-        progress, or all of them when that head does not end in them. Counts them; None (with
-        the refusal set) when the head would pass a limit."""
-        start = position
-        if not self._head_started:
-            # httptools skips empty lines before a request line without keeping them.
-            while start < len(data) and data[start] in b"\r\n":
-                start += 1
-            if start == len(data):
-                return start - position
-            self._head_started = True
-            self._head_started_at = self.loop.time()
-            self._head_is_head_method = data.startswith(b"HEAD ", start)
-        # Look no further than the limits allow: the bytes past them are refused anyway.
-        budget = self._max_line_bytes - self._line_bytes if not self._line_done else 0
-        budget += self._limits.max_header_bytes - self._header_bytes
-        stop = min(len(data), start + budget + len(HEAD_END))
-        end = (self._tail + data[start : start + len(HEAD_END) - 1]).find(HEAD_END)
-        if end >= 0:
-            end = start + end + len(HEAD_END) - len(self._tail)
-        else:
-            found = data.find(HEAD_END, start, stop)
-            end = found + len(HEAD_END) if found >= 0 else -1
-        piece_end = stop if end < 0 else end
-        if self._line_done:
-            self._header_bytes += piece_end - start
-        else:
-            line_end = data.find(b"\n", start, piece_end)
-            if line_end < 0:
-                self._line_bytes += piece_end - start
-            else:
-                self._line_done = True
-                self._line_bytes += line_end + 1 - start
-                # The request line is a piece of its own (see data_received); the head cannot
-                # end in it, since a blank line must follow it.
-                piece_end, end = line_end + 1, -1
-        if self._line_bytes > self._max_line_bytes:
-            self._refusal = URI_TOO_LONG
-            return None
-        if self._header_bytes > self._limits.max_header_bytes:
-            self._refusal = HEADERS_TOO_LARGE
-            return None
-        if end >= 0:
-            self._start_next_head()
-        else:
-            self._tail = (self._tail + data[max(start, piece_end - 3) : piece_end])[-3:]
-        return piece_end - position
-
-    def _spoken_request_line(self, line: bytes) -> bytes | None:
-        """The complete request line as the parser should read it, or None for a version
-        that is not spoken (505). A line without a version of the form HTTP/DIGIT.DIGIT is left
-        to the parser, which refuses it as not HTTP."""
-        version = _LINE_VERSION.search(line)
-        if version is None:
-            return line
-        major, minor = version.groups()
-        if major != b"1":
-            method = _LINE_METHOD.match(line)
-            self._method = method.group(1).decode("ascii") if method else None
-            return None
-        if minor in (b"0", b"1"):
-            return line
-        # RFC 9110 §2.5: a recipient reads an unknown minor version as the highest it speaks.
-        return line[: version.start(2)] + b"1" + line[version.end(2) :]
-
-    def _start_next_head(self) -> None:
-        self._head_started = self._line_done = False
-        self._line_bytes = self._header_bytes = 0
-        self._tail = b""
 
     # --- parser callbacks ------------------------------------------------------------------
 
@@ -328,9 +254,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, refusal: Refusal) -> None:
         self._refusal = refusal
-        self._refusal_for_head = self._head_is_head_method
+        self._refusal_for_head = self._head.is_head_method
         self._refused_method = self._method
-        self._refused_head_started_at = self._head_started_at or self.loop.time()
+        self._refused_head_started_at = self._head.started_at or self.loop.time()
         self._cancel_head_deadline()
         self.flow.pause_reading()
         if not self._responding():
