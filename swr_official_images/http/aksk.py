@@ -35,7 +35,7 @@ _SDK_DATE = re.compile(rb"\d{8}T\d{6}Z")
 _REQUIRED_SIGNED = ("host", signing.DATE_HEADER.lower())
 
 
-class RefusalReason(StrEnum):
+class SignatureRefusal(StrEnum):
     """Why a signature is refused, for the operator's log and metrics: a bounded set, where the
     error body's message may be more precise."""
 
@@ -54,9 +54,9 @@ KEY_REFUSED = "the access key is unknown or disabled, or the signature does not 
 
 # The store's refusals of a key, in the same bounded set.
 _KEY_REFUSALS = {
-    KeyRefusal.UNKNOWN: RefusalReason.UNKNOWN_KEY,
-    KeyRefusal.DISABLED: RefusalReason.DISABLED,
-    KeyRefusal.UNUSABLE: RefusalReason.UNUSABLE_KEY,
+    KeyRefusal.UNKNOWN: SignatureRefusal.UNKNOWN_KEY,
+    KeyRefusal.DISABLED: SignatureRefusal.DISABLED,
+    KeyRefusal.UNUSABLE: SignatureRefusal.UNUSABLE_KEY,
 }
 
 
@@ -64,7 +64,7 @@ class SignatureRefused(Exception):
     """The message a signed request is refused with, for the error body (it never echoes
     input), and its reason."""
 
-    def __init__(self, message: str, reason: RefusalReason = RefusalReason.MALFORMED) -> None:
+    def __init__(self, message: str, reason: SignatureRefusal = SignatureRefusal.MALFORMED) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -118,7 +118,7 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
         raise SignatureRefused("X-Sdk-Date is not one date of the form YYYYMMDDTHHMMSSZ") from None
     if abs((now or datetime.now(UTC)) - signed_at) > MAX_CLOCK_SKEW:
         raise SignatureRefused(
-            "X-Sdk-Date is more than 15 minutes off the server's clock", RefusalReason.CLOCK_SKEW
+            "X-Sdk-Date is more than 15 minutes off the server's clock", SignatureRefusal.CLOCK_SKEW
         )
     if not all(name in signed for name in _REQUIRED_SIGNED):
         raise SignatureRefused("SignedHeaders must include host and x-sdk-date")
@@ -149,5 +149,5 @@ def verify(scope: Scope, keys: AccessKeyStore, now: datetime | None = None) -> S
     if key.refusal is not None:
         raise SignatureRefused(KEY_REFUSED, _KEY_REFUSALS[key.refusal])
     if not matches:
-        raise SignatureRefused(KEY_REFUSED, RefusalReason.BAD_SIGNATURE)
+        raise SignatureRefused(KEY_REFUSED, SignatureRefusal.BAD_SIGNATURE)
     return SignedBy(key_name=key.name, access_key_id=access_key_id)

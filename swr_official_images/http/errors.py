@@ -29,7 +29,7 @@ from swr_official_images.http.error_codes import (
     render_error,
 )
 from swr_official_images.http.routing import AllowedMethods
-from swr_official_images.http.security import AuthenticationFailed
+from swr_official_images.http.security import AuthenticationRefused
 from swr_official_images.request_context import (
     note_auth_failure,
     note_database_error,
@@ -62,13 +62,13 @@ def _internal_error(request: ConnexionRequest) -> ConnexionResponse:
 
 async def on_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion's own failures: request validation, security, response validation."""
-    if isinstance(exc, AuthenticationFailed):
+    if isinstance(exc, AuthenticationRefused):
         note_auth_failure(request.scope, exc.reason)
         return error_response(
             request, 401, ErrorCode.AUTHENTICATION_FAILED, f"Authentication failed: {exc.detail}."
         )
     if isinstance(exc, OAuthResponseProblem):
-        # Connexion's own refusal of a token; ours (AuthenticationFailed) carry their reason.
+        # Connexion's own refusal of a token; ours (AuthenticationRefused) carry their reason.
         note_auth_failure(request.scope, "unknown")
         return error_response(
             request,

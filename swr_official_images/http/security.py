@@ -11,7 +11,7 @@ from connexion.exceptions import OAuthResponseProblem
 from connexion.security import NO_VALUE, AbstractSecurityHandler, ApiKeySecurityHandler
 from starlette.concurrency import run_in_threadpool
 
-from swr_official_images.http.aksk import RefusalReason, SignatureRefused, is_signature, verify
+from swr_official_images.http.aksk import SignatureRefusal, SignatureRefused, is_signature, verify
 from swr_official_images.request_context import note_key_name, note_token_name
 from swr_official_images.store.access_keys import AccessKeyStore
 from swr_official_images.store.cached import CachedTokens
@@ -24,20 +24,20 @@ NOT_OURS: object = NO_VALUE
 
 # Every 401 falls in one of these: no credentials (or an empty token), two tokens, a token and
 # a signature at once, a token that grants nothing (see TokenStore.verify), or a signature
-# refused (see swr_official_images.http.aksk.RefusalReason). The access line and the metrics
+# refused (see swr_official_images.http.aksk.SignatureRefusal). The access line and the metrics
 # name them.
 AUTH_FAILURE_REASONS = (
     "missing",
     "duplicate",
     "ambiguous",
     *(r.value for r in RejectReason),
-    *(r.value for r in RefusalReason),
+    *(r.value for r in SignatureRefusal),
 )
 
 AMBIGUOUS = "both an X-Auth-Token and an SDK-HMAC-SHA256 signature; send one"
 
 
-class AuthenticationFailed(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+class AuthenticationRefused(OAuthResponseProblem):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """A 401 whose message the error body states (never the token itself), and its reason for
     the log and the metrics (one of `AUTH_FAILURE_REASONS`)."""
 
@@ -65,22 +65,22 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     """Connexion calls this with the `X-Auth-Token` value; None makes it answer 401."""
     # Two tokens are ambiguous: which one a proxy or a server reads would decide who you are.
     if len(request.headers.getlist("x-auth-token")) > 1:
-        raise AuthenticationFailed("more than one X-Auth-Token header", "duplicate")
+        raise AuthenticationRefused("more than one X-Auth-Token header", "duplicate")
     # Two identities at once are as ambiguous as two tokens.
     if any(is_signature(value) for value in request.headers.getlist("authorization")):
-        raise AuthenticationFailed(AMBIGUOUS, "ambiguous")
+        raise AuthenticationRefused(AMBIGUOUS, "ambiguous")
     # Whitespace around a field value is not part of it (RFC 9110, section 5.5); the HTTP parser
     # leaves trailing whitespace in place.
     token = token.strip(" \t")
     if not token:
-        raise AuthenticationFailed("the X-Auth-Token header is empty", "missing")
+        raise AuthenticationRefused("the X-Auth-Token header is empty", "missing")
     tokens: CachedTokens = request.state.token_cache
     try:
         info = await tokens.verify(token)
     except TokenRejected as rejected:
         # One message for all three: telling a caller that a token was real once (expired,
         # revoked) would help whoever holds a stolen one. The operator sees the reason.
-        raise AuthenticationFailed(
+        raise AuthenticationRefused(
             "the token is unknown, expired or revoked", rejected.reason.value
         ) from None
     note_token_name(request.scope, info.name)
@@ -95,12 +95,12 @@ async def signature_info(authorization: str, request: Any) -> dict[str, Any] | o
         # is as unauthenticated as without it, or the X-Auth-Token decides.
         return NOT_OURS
     if "x-auth-token" in request.headers:
-        raise AuthenticationFailed(AMBIGUOUS, "ambiguous")
+        raise AuthenticationRefused(AMBIGUOUS, "ambiguous")
     keys: AccessKeyStore = request.state.access_keys
     try:
         signed_by = await run_in_threadpool(verify, request.scope, keys)
     except SignatureRefused as exc:
-        raise AuthenticationFailed(str(exc), exc.reason.value) from None
+        raise AuthenticationRefused(str(exc), exc.reason.value) from None
     log.info("signed request: access key %r", signed_by.key_name)
     note_key_name(request.scope, signed_by.key_name)
     return {"sub": signed_by.key_name}

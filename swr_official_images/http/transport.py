@@ -4,11 +4,11 @@ What a connection can cost, and for how long:
 
 - **The request head in memory.** The raw bytes of a request head are counted as they arrive,
   before the parser sees them (`swr_official_images.http.head`): a request line longer than the
-  target limit plus `REQUEST_LINE_OVERHEAD` answers 414, a header block (every header line, up to and including
-  the blank line) over the header limit answers 431, and the bytes past the limit are never
-  parsed. The parser, which copies an unfinished line each time it grows, therefore never holds
-  more than the two limits of one head, however the bytes are split. A request target over the
-  target limit answers 414 too.
+  target limit plus `REQUEST_LINE_OVERHEAD` answers 414, a header block (every header line, up
+  to and including the blank line) over the header limit answers 431, and the bytes past the
+  limit are never parsed. The parser, which copies an unfinished line each time it grows,
+  therefore never holds more than the two limits of one head, however the bytes are split. A
+  request target over the target limit answers 414 too.
 - **No request body.** The API's operations take none, so a request that announces one
   (`Content-Length` above 0, or any `Transfer-Encoding`) answers 400 as soon as its head is
   complete, and nothing after that head is parsed (what still arrives is dropped until the
@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 SPOKEN_VERSIONS = {"1.0", "1.1"}
 
 
-class Refusal(NamedTuple):
+class TransportRefusal(NamedTuple):
     """An answer the transport gives itself: its status, the error body's message, and the
     reason the access line and the metrics (swr_http_refusals_total) name."""
 
@@ -73,17 +73,19 @@ class Refusal(NamedTuple):
     reason: str
 
 
-URI_TOO_LONG = Refusal(
+URI_TOO_LONG = TransportRefusal(
     HTTPStatus.REQUEST_URI_TOO_LONG, "The request URI is too long.", "uri_too_long"
 )
-HEADERS_TOO_LARGE = Refusal(
+HEADERS_TOO_LARGE = TransportRefusal(
     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
     "The request headers are too large.",
     "headers_too_large",
 )
-NOT_HTTP = Refusal(HTTPStatus.BAD_REQUEST, "The request is not valid HTTP.", "not_http")
-HAS_BODY = Refusal(HTTPStatus.BAD_REQUEST, "The operation takes no request body.", "has_body")
-BAD_VERSION = Refusal(
+NOT_HTTP = TransportRefusal(HTTPStatus.BAD_REQUEST, "The request is not valid HTTP.", "not_http")
+HAS_BODY = TransportRefusal(
+    HTTPStatus.BAD_REQUEST, "The operation takes no request body.", "has_body"
+)
+BAD_VERSION = TransportRefusal(
     HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "The HTTP version is not supported.", "bad_version"
 )
 REFUSALS = (URI_TOO_LONG, HEADERS_TOO_LARGE, NOT_HTTP, HAS_BODY, BAD_VERSION)
@@ -125,7 +127,7 @@ class RequestHeadLimits:
     idle_timeout: float
 
 
-class _Refused(Exception):
+class _HeadRefused(Exception):
     """Raised from a parser callback to stop parsing a request the transport answers itself."""
 
 
@@ -138,7 +140,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._method: str | None = None  # once the parser has read it
         self._url_bytes = 0
         # Set once the transport has decided to answer an error: nothing more is parsed.
-        self._refusal: Refusal | None = None
+        self._refusal: TransportRefusal | None = None
         self._refusal_for_head = False
         self._refused_method: str | None = None
         self._refused_head_started_at = 0.0
@@ -246,13 +248,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_deadline()
         super().on_headers_complete()
 
-    def _stop(self, refusal: Refusal) -> None:
+    def _stop(self, refusal: TransportRefusal) -> None:
         self._refusal = refusal
-        raise _Refused
+        raise _HeadRefused
 
     # --- answers from the transport --------------------------------------------------------
 
-    def _refuse(self, refusal: Refusal) -> None:
+    def _refuse(self, refusal: TransportRefusal) -> None:
         self._refusal = refusal
         self._refusal_for_head = self._head.is_head_method
         self._refused_method = self._method
