@@ -84,7 +84,6 @@ def create_app(settings: Settings) -> SwrAsyncApp:
                 # Lifespan state: every request sees these as request.state.<name>.
                 yield {
                     "images": images,
-                    "tokens": tokens,
                     "access_keys": AccessKeyStore(engine, master_key),
                     "image_cache": image_cache,
                     "token_cache": token_cache,

@@ -14,16 +14,18 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from swr_official_images.http.conditional import conditional_json_response
+from swr_official_images.http.routing import AllowedMethods
 from swr_official_images.ops.health import Readiness
 from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
 from swr_official_images.request_context import note_database_error
+from swr_official_images.spec import load_spec
 from swr_official_images.store.cached import CachedImages
 from swr_official_images.store.images import ImageRepository
 
 log = logging.getLogger(__name__)
 
-# The methods openapi.yaml lists on each path (their `Allow` header).
-ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+# The methods openapi.yaml lists on each path: what OPTIONS answers in `Allow`, as a 405 does.
+_ALLOWED = AllowedMethods(load_spec())
 
 
 def _stored_name(path_name: str) -> str:
@@ -42,18 +44,6 @@ async def show_official_image(namespace: str, repository: str) -> Response:
     return conditional_json_response(request.headers, image.to_api(), image.changed_at)
 
 
-async def check_official_image(namespace: str, repository: str) -> Response:
-    # HEAD answers with GET's status and headers (Content-Length and validators included); the
-    # server drops the body.
-    return await show_official_image(namespace, repository)
-
-
-async def list_official_image_methods(
-    namespace: str, repository: str
-) -> tuple[object, int, dict[str, str]]:
-    return NoContent, 204, {"Allow": ALLOWED_METHODS}
-
-
 def list_official_images(
     namespace: str, limit: int, marker: str | None = None, name: str | None = None
 ) -> Response:
@@ -70,42 +60,15 @@ def list_official_images(
     return conditional_json_response(request.headers, body, page.changed_at)
 
 
-def check_official_images(
-    namespace: str, limit: int, marker: str | None = None, name: str | None = None
-) -> Response:
-    return list_official_images(namespace, limit, marker, name)
-
-
-def list_official_images_methods(namespace: str) -> tuple[object, int, dict[str, str]]:
-    return NoContent, 204, {"Allow": ALLOWED_METHODS}
-
-
 def show_liveness() -> dict[str, str]:
     # Answering at all is the whole check: a store outage must not get processes restarted.
     return {"status": "ok"}
-
-
-def check_liveness() -> dict[str, str]:
-    return show_liveness()
-
-
-def list_liveness_methods() -> tuple[object, int, dict[str, str]]:
-    return NoContent, 204, {"Allow": ALLOWED_METHODS}
 
 
 async def show_readiness() -> dict[str, str]:
     readiness: Readiness = request.state.readiness
     await readiness.check()  # raises NotReady, answered 503 by swr_official_images.http.errors
     return {"status": "ready"}
-
-
-async def check_readiness() -> dict[str, str]:
-    return await show_readiness()
-
-
-def list_readiness_methods() -> tuple[object, int, dict[str, str]]:
-    # Says what the path serves, not whether the process is ready: no store is asked.
-    return NoContent, 204, {"Allow": ALLOWED_METHODS}
 
 
 def get_metrics() -> Response:
@@ -125,10 +88,21 @@ def get_metrics() -> Response:
     return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
 
-def check_metrics() -> Response:
-    # HEAD answers with GET's status and headers; the server drops the body.
-    return get_metrics()
+def list_methods(**_path_parameters: str) -> tuple[object, int, dict[str, str]]:
+    # Says what the path serves, not whether the process could serve it: no store is asked.
+    return NoContent, 204, {"Allow": _ALLOWED.for_path(request.url.path) or ""}
 
 
-def list_metrics_methods() -> tuple[object, int, dict[str, str]]:
-    return NoContent, 204, {"Allow": ALLOWED_METHODS}
+# HEAD answers with GET's status and headers (Content-Length and validators included); the
+# server drops the body. OPTIONS is the same on every path. The spec's operationIds still name
+# each operation (the access line, the metrics).
+check_official_image = show_official_image
+check_official_images = list_official_images
+check_liveness = show_liveness
+check_readiness = show_readiness
+check_metrics = get_metrics
+list_official_image_methods = list_methods
+list_official_images_methods = list_methods
+list_liveness_methods = list_methods
+list_readiness_methods = list_methods
+list_metrics_methods = list_methods
