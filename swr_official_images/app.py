@@ -108,7 +108,6 @@ def create_app(settings: Settings) -> SwrAsyncApp:
         security_map=SECURITY_MAP,
         uri_parser_class=PlainPathURIParser,
     )
-    app.caches = {"images": image_cache, "tokens": token_cache}
     app.add_api(
         # The parsed spec, not its file: Connexion would parse the file again, more slowly.
         load_spec(),

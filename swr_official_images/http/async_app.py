@@ -93,11 +93,9 @@ class _OnceAsyncASGIApp(AsyncASGIApp):  # type: ignore[misc]  # connexion ships 
 
 
 class SwrAsyncApp(AsyncApp):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
-    """AsyncApp, with `_OnceAsyncOperation` for every operation; `caches` holds whatever the
-    app factory wants reachable from outside (the tests look into the caches)."""
+    """AsyncApp, with `_OnceAsyncOperation` for every operation."""
 
     def __init__(self, import_name: str, **kwargs: Any) -> None:
         # AsyncApp.__init__ only creates its inner app and hands everything else on.
         self._middleware_app = _OnceAsyncASGIApp()
-        self.caches: dict[str, object] | None = None
         AbstractApp.__init__(self, import_name, **kwargs)

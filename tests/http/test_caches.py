@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from swr_official_images import app as app_module
 from swr_official_images.app import create_app
 from swr_official_images.settings import Settings
 from swr_official_images.store import cached
@@ -323,16 +324,36 @@ def cast_image(value: object) -> Image:
 
 
 @contextlib.contextmanager
-def cached_server(database_url, catalog_file, **settings) -> Iterator[tuple[str, object, str]]:
-    """A loaded server with small caches; yields its URL, its app and a valid token."""
+def built_caches() -> Iterator[dict[str, object]]:
+    """The caches the app factory builds inside the block, by name: images, tokens."""
+    caches: dict[str, object] = {}
+
+    def recorded(name: str, cache_class: type) -> object:
+        def build(*args: object, **kwargs: object) -> object:
+            caches[name] = cache_class(*args, **kwargs)
+            return caches[name]
+
+        return build
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app_module, "CachedImages", recorded("images", CachedImages))
+        patch.setattr(app_module, "CachedTokens", recorded("tokens", CachedTokens))
+        yield caches
+
+
+@contextlib.contextmanager
+def cached_server(database_url, catalog_file, **settings) -> Iterator[tuple[str, dict, str]]:
+    """A loaded server with small caches; yields its URL, its caches and a valid token."""
     assert run_cli(database_url, "import", str(catalog_file)).code == 0
     server_settings = Settings(database_url=database_url, validate_responses=True, **settings)
     engine = make_engine(server_settings)
     try:
         token = issue_tokens(database_url, engine).valid
-        app = create_app(server_settings)
+        with built_caches() as caches:
+            app = create_app(server_settings)
+        assert set(caches) == {"images", "tokens"}
         with serve(server_settings, app) as base_url:
-            yield base_url, app, token
+            yield base_url, caches, token
     finally:
         engine.dispose()
 
@@ -342,14 +363,14 @@ def test_a_flood_of_unknown_tokens_stays_bounded_and_keeps_the_token_in_use(
     database_url, catalog_file
 ):
     with (
-        cached_server(database_url, catalog_file, token_cache_size=4) as (base_url, app, token),
+        cached_server(database_url, catalog_file, token_cache_size=4) as (base_url, caches, token),
         httpx.Client(base_url=base_url) as client,
     ):
         assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
         for i in range(50):
             refused = client.get(image_path("nginx"), headers={"X-Auth-Token": f"swr_x{i}"})
             assert refused.status_code == 401
-        tokens = app.caches["tokens"]
+        tokens = caches["tokens"]
         assert len(tokens.refused.stored_keys()) == 4
         assert tokens.known.stored_keys() == [hash_token(token)]
         assert client.get(image_path("nginx"), headers={"X-Auth-Token": token}).is_success
@@ -360,14 +381,14 @@ def test_a_flood_of_unknown_images_stays_bounded_and_keeps_the_hot_images(
     database_url, catalog_file
 ):
     with (
-        cached_server(database_url, catalog_file, image_cache_size=4) as (base_url, app, token),
+        cached_server(database_url, catalog_file, image_cache_size=4) as (base_url, caches, token),
         httpx.Client(base_url=base_url, headers={"X-Auth-Token": token}) as client,
     ):
         for name in HOT:
             assert client.get(image_path(name)).is_success
         for i in range(50):
             assert client.get(image_path(f"no-such-image-{i}")).status_code == 404
-        images = app.caches["images"]
+        images = caches["images"]
         assert len(images.missing.stored_keys()) == 4
         assert sorted(images.found.stored_keys()) == sorted(("official", n) for n in HOT)
         # Found images are bounded too: the least recently used make room.
@@ -378,19 +399,19 @@ def test_a_flood_of_unknown_images_stays_bounded_and_keeps_the_hot_images(
 
 def test_the_negative_caches_are_small_whatever_the_size_setting(database_url, catalog_file):
     big = {"image_cache_size": 100_000, "token_cache_size": 100_000}
-    with cached_server(database_url, catalog_file, **big) as (_base_url, app, _token):
-        assert app.caches["images"].missing.size == NEGATIVE_CACHE_SIZE
-        assert app.caches["tokens"].refused.size == NEGATIVE_CACHE_SIZE
+    with cached_server(database_url, catalog_file, **big) as (_base_url, caches, _token):
+        assert caches["images"].missing.size == NEGATIVE_CACHE_SIZE
+        assert caches["tokens"].refused.size == NEGATIVE_CACHE_SIZE
 
 
 def test_zero_ttl_caches_nothing(database_url, catalog_file):
     with (
-        cached_server(database_url, catalog_file, cache_ttl=0) as (base_url, app, token),
+        cached_server(database_url, catalog_file, cache_ttl=0) as (base_url, caches, token),
         httpx.Client(base_url=base_url, headers={"X-Auth-Token": token}) as client,
     ):
         assert client.get(image_path("nginx")).is_success
         assert client.get(image_path("nginx")).is_success
-        images = app.caches["images"]
+        images = caches["images"]
         # Stored, but dead on arrival: every lookup goes to the store.
         assert images.found.get(("official", "nginx")) is MISSING
 
