@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -67,78 +68,137 @@ class LabelSets:
     connections_closed: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class MetricDefinition:
+    """One metric the service exposes: `attribute` names it on `Metrics`; `kind` is counter,
+    gauge or histogram. A counter's series are exposed with the suffix `_total`."""
+
+    attribute: str
+    kind: str
+    name: str
+    documentation: str
+    labels: tuple[str, ...] = ()
+    # A gauge's aggregation across worker processes (prometheus_client's multiprocess_mode).
+    multiprocess_mode: str | None = None
+    buckets: tuple[float, ...] | None = None
+
+
+# Every metric, in the order a scrape lists them: the registry is built from these, and a
+# table of them can be too.
+METRICS = (
+    MetricDefinition(
+        "requests",
+        "counter",
+        "swr_http_requests",
+        "HTTP requests answered, by operationId and status.",
+        ("operation", "status"),
+    ),
+    MetricDefinition(
+        "latency",
+        "histogram",
+        "swr_http_request_duration_seconds",
+        "Time from a request's arrival to the end of its response, by operationId.",
+        ("operation",),
+        buckets=LATENCY_BUCKETS,
+    ),
+    MetricDefinition(
+        "in_flight",
+        "gauge",
+        "swr_http_requests_in_flight",
+        "Requests being answered.",
+        multiprocess_mode="livesum",
+    ),
+    MetricDefinition(
+        "auth_failures",
+        "counter",
+        "swr_auth_failures",
+        "Requests refused with 401, by reason: missing, duplicate, ambiguous (a token and a "
+        "signature), unknown, expired, revoked (tokens), aksk_* (signatures).",
+        ("reason",),
+    ),
+    MetricDefinition(
+        "authenticated",
+        "counter",
+        "swr_authenticated_requests",
+        "Requests that authenticated, whatever their status, by scheme: token or aksk.",
+        ("scheme",),
+    ),
+    MetricDefinition(
+        "database_errors",
+        "counter",
+        "swr_database_errors",
+        "Requests that failed on a database error.",
+    ),
+    MetricDefinition(
+        "transport_refusals",
+        "counter",
+        "swr_http_refusals",
+        "Requests the HTTP layer answered itself, before routing, by reason: uri_too_long "
+        "(414), headers_too_large (431), not_http (400), has_body (400), bad_version (505).",
+        ("reason",),
+    ),
+    MetricDefinition(
+        "connections_closed",
+        "counter",
+        "swr_connections_closed",
+        "Connections the server closed without an answer, by reason: head_timeout (no "
+        "complete request head in time), idle (neither side made progress).",
+        ("reason",),
+    ),
+    MetricDefinition(
+        "catalog_size",
+        "gauge",
+        "swr_catalog_images",
+        "Images in the catalog (counted at scrape time, at most every 30 s).",
+        multiprocess_mode="mostrecent",
+    ),
+    MetricDefinition(
+        "build_info",
+        "gauge",
+        "swr_build_info",
+        "Always 1; the labels name the service's and the API spec's versions.",
+        ("version", "spec_version"),
+        multiprocess_mode="max",
+    ),
+)
+
+_KINDS: dict[str, type[Counter] | type[Gauge] | type[Histogram]] = {
+    "counter": Counter,
+    "gauge": Gauge,
+    "histogram": Histogram,
+}
+
+
+def _build(definition: MetricDefinition, registry: CollectorRegistry | None) -> Any:
+    options: dict[str, Any] = {"registry": registry}
+    if definition.multiprocess_mode is not None:
+        options["multiprocess_mode"] = definition.multiprocess_mode
+    if definition.buckets is not None:
+        options["buckets"] = definition.buckets
+    kind = _KINDS[definition.kind]
+    return kind(definition.name, definition.documentation, definition.labels, **options)
+
+
 class Metrics:
+    requests: Counter
+    latency: Histogram
+    in_flight: Gauge
+    auth_failures: Counter
+    authenticated: Counter
+    database_errors: Counter
+    transport_refusals: Counter
+    connections_closed: Counter
+    catalog_size: Gauge
+    build_info: Gauge
+
     def __init__(self, service_version: str, spec_version: str, labels: LabelSets) -> None:
         self._multiprocess = multiprocess_dir() is not None
         # In one process, the app's own registry (several apps may live in one test process);
         # with workers, values live in the shared directory and a scrape reads them from there.
         self.registry = None if self._multiprocess else CollectorRegistry()
-        registry = self.registry
-        self.requests = Counter(
-            "swr_http_requests",
-            "HTTP requests answered, by operationId and status.",
-            ["operation", "status"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "swr_http_request_duration_seconds",
-            "Time from a request's arrival to the end of its response, by operationId.",
-            ["operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.in_flight = Gauge(
-            "swr_http_requests_in_flight",
-            "Requests being answered.",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.auth_failures = Counter(
-            "swr_auth_failures",
-            "Requests refused with 401, by reason: missing, duplicate, ambiguous (a token and a "
-            "signature), unknown, expired, revoked (tokens), aksk_* (signatures).",
-            ["reason"],
-            registry=registry,
-        )
-        self.authenticated = Counter(
-            "swr_authenticated_requests",
-            "Requests that authenticated, whatever their status, by scheme: token or aksk.",
-            ["scheme"],
-            registry=registry,
-        )
-        self.database_errors = Counter(
-            "swr_database_errors",
-            "Requests that failed on a database error.",
-            registry=registry,
-        )
-        self.transport_refusals = Counter(
-            "swr_http_refusals",
-            "Requests the HTTP layer answered itself, before routing, by reason: uri_too_long "
-            "(414), headers_too_large (431), not_http (400), has_body (400), bad_version (505).",
-            ["reason"],
-            registry=registry,
-        )
-        self.connections_closed = Counter(
-            "swr_connections_closed",
-            "Connections the server closed without an answer, by reason: head_timeout (no "
-            "complete request head in time), idle (neither side made progress).",
-            ["reason"],
-            registry=registry,
-        )
-        self.catalog_size = Gauge(
-            "swr_catalog_images",
-            "Images in the catalog (counted at scrape time, at most every 30 s).",
-            registry=registry,
-            multiprocess_mode="mostrecent",
-        )
-        build_info = Gauge(
-            "swr_build_info",
-            "Always 1; the labels name the service's and the API spec's versions.",
-            ["version", "spec_version"],
-            registry=registry,
-            multiprocess_mode="max",
-        )
-        build_info.labels(service_version, spec_version).set(1)
+        for definition in METRICS:
+            setattr(self, definition.attribute, _build(definition, self.registry))
+        self.build_info.labels(service_version, spec_version).set(1)
         for reason in labels.auth_failures:
             # Present at zero from the start, so that a rate over them is defined.
             self.auth_failures.labels(reason)
