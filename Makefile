@@ -99,6 +99,7 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(NODE_BIN)/spectral lint openapi.yaml --fail-severity=warn
+	$(BIN)/lint-imports --no-logo
 	$(MAKE) --no-print-directory typecheck check-breaking
 
 # As openapi-python-client's own end-to-end tests check what it generates.
