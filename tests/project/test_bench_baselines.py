@@ -76,7 +76,10 @@ def test_a_revision_of_the_project_serves_as_one_more_variant(
     variants = chosen_variants(["fastapi"], [revision], tmp_path)
     assert list(variants) == ["swr-official-images", "fastapi", f"swr-official-images@{revision}"]
     tree = tmp_path / "revision-0"
-    assert (tree / package / "cli.py").is_file()
+    # The command line: one module before it became a package.
+    assert (tree / package / "cli.py").is_file() or (
+        tree / package / "cli" / "__init__.py"
+    ).is_file()
     # Marked, so that its answers show which code served them.
     handlers = tree / package / "handlers.py"
     line = "async def show_official_image(namespace: str, repository: str) -> Response:\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-import swr_official_images.cli
+import swr_official_images.cli.progress
 import swr_official_images.store.images
 from swr_official_images.store.db import images
 from tests.conftest import NESTED_IMAGE, run_cli
@@ -314,7 +314,7 @@ def test_export_into_a_fresh_database_reproduces_the_catalog(
 
 
 def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(swr_official_images.cli, "_PLAIN_PROGRESS_EVERY", 10)
+    monkeypatch.setattr(swr_official_images.cli.progress, "_PLAIN_PROGRESS_EVERY", 10)
     monkeypatch.setattr(swr_official_images.store.images, "_LOAD_BATCH", 10)
     path = write_lines(tmp_path / "c.jsonl", [image(f"img-{i}") for i in range(25)])
 

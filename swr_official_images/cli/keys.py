@@ -1,0 +1,58 @@
+"""`key create|list|disable|delete`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from swr_official_images.cli.stores import Stores
+from swr_official_images.settings import Settings
+from swr_official_images.store.access_keys import AccessKeyError
+
+
+def cmd_key_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    keys = stores.access_keys(master_key=True)
+    try:
+        access_key_id, secret = keys.create(args.name)
+    except AccessKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    # Two lines alone on stdout, so that a script can read them: the AK, then the SK.
+    print(access_key_id)
+    print(secret)
+    print(
+        f"key {args.name!r} created: the access key id, then the secret access key, shown only "
+        "now; the secret is kept encrypted under the master key",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    print(f"{'NAME':<24} {'ACCESS KEY ID':<20}  {'STATE':<8} CREATED (UTC)")
+    for info in stores.access_keys().list():
+        print(
+            f"{info.name:<24} {info.access_key_id:<20}  {info.state:<8} "
+            f"{info.created_at:%Y-%m-%d %H:%M:%S}"
+        )
+    return 0
+
+
+def cmd_key_disable(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    try:
+        stores.access_keys().disable(args.name)
+    except AccessKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"key {args.name!r} disabled", file=sys.stderr)
+    return 0
+
+
+def cmd_key_delete(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
+    try:
+        stores.access_keys().delete(args.name)
+    except AccessKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"key {args.name!r} deleted", file=sys.stderr)
+    return 0
