@@ -2,7 +2,7 @@
 validated, and passed to `create_app` explicitly.
 
 Precedence, highest first: a command-line flag, an environment variable, a line of `.env` in the
-working directory, the default below. `.env` is read strictly (`read_dotenv`). Each field's
+working directory, the default below. `.env` is read strictly (`env_file.read_dotenv`). Each field's
 `setting(...)` also documents it: the variable's meaning and what it allows feed `serve --help`,
 the `config` command, error messages and (checked by a test) the README's configuration table.
 """
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import ipaddress
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import platformdirs
-from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -31,6 +28,8 @@ from pydantic_settings import (
 )
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
+
+from swr_official_images.env_file import DotEnvLines, EnvFileError, read_dotenv
 
 ENV_PREFIX = "SWR_"
 ENV_FILE = ".env"
@@ -398,10 +397,13 @@ class Settings(BaseSettings):
         given: dict[str, Any] = {
             name: value for name, value in overrides.items() if value is not None
         }
-        dotenv = read_dotenv(Path(env_file)) if env_file is not None else {}
+        try:
+            dotenv = read_dotenv(Path(env_file)) if env_file is not None else {}
+        except EnvFileError as exc:
+            raise SettingsError(str(exc)) from None
         # pydantic-settings' own sources map variables to fields (prefix, case, NoDecode), the
         # file's values exactly like the environment's.
-        values = {**_DotEnvLines(cls, dotenv)(), **EnvSettingsSource(cls)(), **given}
+        values = {**DotEnvLines(cls, dotenv)(), **EnvSettingsSource(cls)(), **given}
         try:
             return cls(**values)
         except ValidationError as exc:
@@ -413,54 +415,6 @@ class Settings(BaseSettings):
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :].split("?", 1)[0])
         return None
-
-
-class _DotEnvLines(EnvSettingsSource):
-    """The settings found in `.env`'s lines, mapped to fields as the environment's are."""
-
-    def __init__(self, settings_cls: type[BaseSettings], lines: Mapping[str, str]) -> None:
-        self._lines = lines
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        # Case-insensitive, as pydantic-settings reads the environment: swr_port is SWR_PORT.
-        return {name.lower(): value for name, value in self._lines.items()}
-
-
-_NEWLINE = re.compile(r"\r\n|\n|\r")
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """The `NAME=value` lines of a `.env` file ({} when there is none), with python-dotenv's
-    syntax (`#` comments, `export`, quotes), read in time linear in its size. Values are taken
-    literally: `${NAME}` is not expanded, since a password may contain it. Raises SettingsError
-    naming the file and line when a line is not `NAME=value` or the file is not UTF-8 text."""
-    # Not a regular file (a virtualenv is often called .env): no settings file, as before.
-    if not (path.is_file() or path.is_fifo()):
-        return {}
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read it: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SettingsError(f"{path}, line {line}: not UTF-8 text") from None
-    values: dict[str, str] = {}
-    # python-dotenv's own parser, without dotenv_values(): that one skips a line it cannot
-    # parse (with a warning), expands ${NAME}, and copies the environment once per line.
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.error or (binding.key is not None and binding.value is None):
-            # A binding starts with the blank lines before it: count them in. The line itself
-            # is not shown, it may hold a secret.
-            original = binding.original.string
-            blank = original[: len(original) - len(original.lstrip())]
-            line = binding.original.line + len(_NEWLINE.findall(blank))
-            raise SettingsError(f"{path}, line {line}: not a NAME=value line")
-        if binding.key is not None and binding.value is not None:
-            values[binding.key] = binding.value
-    return values
 
 
 @dataclass(frozen=True)
@@ -490,32 +444,6 @@ def setting_infos(settings_cls: type[Settings] = Settings) -> Iterator[SettingIn
             secret=bool(extra.get("secret"))
             or SecretStr in (field.annotation, *get_args(field.annotation)),
         )
-
-
-_MASK = "***"
-
-
-def display_value(info: SettingInfo, value: Any) -> str:
-    """A value as an operator writes it, with secrets masked."""
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if info.secret:
-        return "********" if value else ""
-    if info.name == "database_url":
-        url = make_url(value)
-        if url.host is not None and "@" in url.host:
-            # An "@" left unescaped in a password: the parser ends the password at the first one
-            # and reads the rest as the host. The password runs to the last "@"; mask it whole.
-            url = url.set(password=_MASK, host=url.host.rpartition("@")[2])
-        # libpq also takes the password as a query parameter.
-        if "password" in url.query:
-            url = url.update_query_dict({"password": "***"})
-        return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(value)
-    return str(value)
 
 
 def _describe(exc: ValidationError, flags: dict[str, object]) -> str:

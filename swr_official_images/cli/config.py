@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import make_url
 
 from swr_official_images.cli.stores import Stores
-from swr_official_images.settings import Settings, display_value, setting_infos
+from swr_official_images.settings import SettingInfo, Settings, setting_infos
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
@@ -28,3 +32,29 @@ def settings_epilog() -> str:
             subsequent_indent="      ",
         )
     return "\n".join(lines)
+
+
+_MASK = "***"
+
+
+def display_value(info: SettingInfo, value: Any) -> str:
+    """A value as an operator writes it, with secrets masked."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if info.secret:
+        return "********" if value else ""
+    if info.name == "database_url":
+        url = make_url(value)
+        if url.host is not None and "@" in url.host:
+            # An "@" left unescaped in a password: the parser ends the password at the first one
+            # and reads the rest as the host. The password runs to the last "@"; mask it whole.
+            url = url.set(password=_MASK, host=url.host.rpartition("@")[2])
+        # libpq also takes the password as a query parameter.
+        if "password" in url.query:
+            url = url.update_query_dict({"password": "***"})
+        return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)

@@ -10,11 +10,12 @@ import sys
 from typing import Any
 
 from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.cli.config import display_value
 from swr_official_images.cli.errors import CommandFailed
 from swr_official_images.cli.stores import Stores
 from swr_official_images.ops.logging import configure_logging
 from swr_official_images.ops.workers import multiprocess_metrics
-from swr_official_images.settings import Settings, display_value, setting_infos
+from swr_official_images.settings import Settings, setting_infos
 from swr_official_images.store.tokens import utc_now
 
 log = logging.getLogger("swr_official_images.cli")

@@ -13,12 +13,12 @@ from pydantic import SecretStr, ValidationError
 
 import swr_official_images.settings as settings_module
 from swr_official_images.cli import main as cli_main
+from swr_official_images.cli.config import display_value
 from swr_official_images.settings import (
     DEFAULT_DATABASE_URL,
     SettingInfo,
     Settings,
     SettingsError,
-    display_value,
     setting_infos,
 )
 from tests.conftest import run_cli
