@@ -7,16 +7,11 @@ import sys
 
 from swr_official_images.cli.stores import Stores
 from swr_official_images.settings import Settings
-from swr_official_images.store.access_keys import AccessKeyError
 
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
     keys = stores.access_keys(master_key=True)
-    try:
-        access_key_id, secret = keys.create(args.name)
-    except AccessKeyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    access_key_id, secret = keys.create(args.name)
     # Two lines alone on stdout, so that a script can read them: the AK, then the SK.
     print(access_key_id)
     print(secret)
@@ -39,20 +34,12 @@ def cmd_key_list(args: argparse.Namespace, settings: Settings, stores: Stores) -
 
 
 def cmd_key_disable(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
-    try:
-        stores.access_keys().disable(args.name)
-    except AccessKeyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    stores.access_keys().disable(args.name)
     print(f"key {args.name!r} disabled", file=sys.stderr)
     return 0
 
 
 def cmd_key_delete(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
-    try:
-        stores.access_keys().delete(args.name)
-    except AccessKeyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    stores.access_keys().delete(args.name)
     print(f"key {args.name!r} deleted", file=sys.stderr)
     return 0

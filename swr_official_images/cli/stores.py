@@ -6,13 +6,12 @@ import sys
 
 from sqlalchemy import Engine
 
-from swr_official_images.cli.errors import CommandFailed
 from swr_official_images.settings import Settings
 from swr_official_images.store.access_keys import AccessKeyStore
 from swr_official_images.store.db import make_engine
 from swr_official_images.store.images import SqlImageRepository
-from swr_official_images.store.master_key import MasterKeyError, load_master_key
-from swr_official_images.store.migrations import SchemaNotCurrent, prepare_schema
+from swr_official_images.store.master_key import load_master_key
+from swr_official_images.store.migrations import prepare_schema
 from swr_official_images.store.tokens import TokenStore
 
 
@@ -40,9 +39,9 @@ class Stores:
             engine = make_engine(self._settings)
             try:
                 prepare_schema(engine)
-            except SchemaNotCurrent as exc:
+            except BaseException:
                 engine.dispose()
-                raise CommandFailed(str(exc)) from None
+                raise
             self._engine = engine
         return self._engine
 
@@ -60,10 +59,7 @@ class Stores:
         with a key file that cannot be used."""
         if not master_key:
             return AccessKeyStore(self.engine, None)
-        try:
-            key = load_master_key(self._settings, create=True)
-        except MasterKeyError as exc:
-            raise CommandFailed(str(exc)) from None
+        key = load_master_key(self._settings, create=True)
         return AccessKeyStore(self.engine, key)
 
     def close(self) -> None:

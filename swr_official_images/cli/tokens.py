@@ -7,9 +7,10 @@ import re
 import sys
 from datetime import timedelta
 
+from swr_official_images.cli.errors import CommandFailed
 from swr_official_images.cli.stores import Stores
 from swr_official_images.settings import Settings
-from swr_official_images.store.tokens import TokenError, utc_now
+from swr_official_images.store.tokens import utc_now
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -33,13 +34,9 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings, stores: Store
     tokens = stores.tokens
     try:
         token = tokens.create(args.name, args.expires_in)
-    except TokenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except OverflowError:
         # Times are stored as calendar dates, which end with the year 9999.
-        print("error: that lifetime ends after the year 9999", file=sys.stderr)
-        return 1
+        raise CommandFailed("that lifetime ends after the year 9999") from None
     print(token)
     print(
         f"token {args.name!r} created; it is shown only now, only its hash is kept",
@@ -62,10 +59,6 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings, stores: Stores)
 
 def cmd_token_revoke(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:
     tokens = stores.tokens
-    try:
-        tokens.revoke(args.name)
-    except TokenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    tokens.revoke(args.name)
     print(f"token {args.name!r} revoked", file=sys.stderr)
     return 0

@@ -14,7 +14,7 @@ from swr_official_images.store.db import make_engine
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.migrations import current_revision, head_revision
 from swr_official_images.store.tokens import TokenStore
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 
 
 @pytest.fixture
@@ -54,6 +54,51 @@ def test_token_errors_exit_non_zero(db_url):
     run_cli(db_url, "token", "create", "ci")
     assert run_cli(db_url, "token", "create", "ci").code == 1
     assert run_cli(db_url, "token", "revoke", "nobody").code == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["token", "revoke", "nobody"], "no token named 'nobody'"),
+        (
+            ["token", "create", "far", "--expires-in", "600000w"],
+            "that lifetime ends after the year 9999",
+        ),
+        (["token", "create", "no spaces"], "token name must be 1-64 characters"),
+        (["key", "disable", "nobody"], "no key named 'nobody'"),
+        (["key", "delete", "nobody"], "no key named 'nobody'"),
+    ],
+)
+def test_a_refused_command_says_why_in_one_error_line_and_exits_1(db_url, argv, message):
+    result = run_cli(db_url, *argv)
+
+    assert (result.code, result.out) == (1, ""), result.err
+    assert result.err.startswith(f"error: {message}"), result.err
+    assert result.err.count("\n") == 1, result.err
+
+
+def test_a_postgresql_database_without_the_schema_is_refused_with_the_command_to_run(
+    empty_database_url,
+):
+    if not empty_database_url.startswith("postgresql"):
+        pytest.skip("an embedded SQLite store migrates itself")
+
+    result = run_cli(empty_database_url, "token", "list")
+
+    assert (result.code, result.out) == (1, ""), result.err
+    assert result.err.startswith("error: the database has no schema yet"), result.err
+    assert result.err.endswith("run `swr-official-images migrate` first\n"), result.err
+
+
+def test_a_database_that_cannot_be_reached_is_one_error_line():
+    # Nothing listens there: the connection is refused at once.
+    url = f"postgresql+psycopg://swr@127.0.0.1:{free_port()}/swr"
+
+    result = run_cli(url, "token", "list")
+
+    assert (result.code, result.out) == (1, ""), result.err
+    assert result.err.startswith("error: database: OperationalError: "), result.err
+    assert result.err.count("\n") == 1, result.err
 
 
 @pytest.mark.parametrize("text", ["0d", "5", "1y", "-1h", "h"])
