@@ -8,7 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from swr_official_images.catalog.files import CatalogError, open_catalog, write_json_lines
+from swr_official_images.catalog.files import (
+    CatalogError,
+    CatalogFormat,
+    open_catalog,
+    write_json_lines,
+)
 from swr_official_images.cli.errors import INTERRUPTED, CommandFailed
 from swr_official_images.cli.progress import cyclic_gc_paused, progress_reporter
 from swr_official_images.cli.stores import Stores
@@ -68,3 +73,32 @@ def cmd_export(args: argparse.Namespace, settings: Settings, stores: Stores) -> 
             raise
     print(f"exported {count} records", file=sys.stderr)
     return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`import` and `export`."""
+    importer = commands.add_parser(
+        "import",
+        help="load catalog records from a file (all or nothing)",
+        description="Insert new images and update changed ones in place, keeping their ids. "
+        "Every record is validated first: one bad record and nothing is written.",
+    )
+    importer.add_argument("file", help="a JSON array, JSON Lines, or Docker Hub repository objects")
+    importer.add_argument(
+        "--format",
+        type=CatalogFormat,
+        choices=list(CatalogFormat),
+        default=CatalogFormat.AUTO,
+        help="auto (default) tells JSON from JSON Lines and recognises Docker Hub's objects",
+    )
+    importer.add_argument(
+        "--namespace",
+        help="put every image in this namespace (e.g. Docker Hub's library as official)",
+    )
+    importer.set_defaults(run=cmd_import)
+
+    exporter = commands.add_parser(
+        "export", help="write the catalog as JSON Lines (which import reads back)"
+    )
+    exporter.add_argument("file", nargs="?", help="output file (default: stdout)")
+    exporter.set_defaults(run=cmd_export)

@@ -58,3 +58,13 @@ def display_value(info: SettingInfo, value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`config`."""
+    commands.add_parser(
+        "config",
+        help="print the effective settings (secrets masked)",
+        description="Print every setting as NAME=value, as variables, .env and defaults make "
+        "it; passwords and secrets are masked.",
+    ).set_defaults(run=cmd_config)

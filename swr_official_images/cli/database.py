@@ -23,3 +23,13 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, stores: Stores) ->
     else:
         print(f"database schema upgraded from {before or 'nothing'} to {revision}", file=sys.stderr)
     return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`migrate` and `init-db`."""
+    for name in ("migrate", "init-db"):
+        commands.add_parser(
+            name,
+            help="create or upgrade the database schema"
+            + (" (same as migrate)" if name == "init-db" else ""),
+        ).set_defaults(run=cmd_migrate)

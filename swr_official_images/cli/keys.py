@@ -43,3 +43,24 @@ def cmd_key_delete(args: argparse.Namespace, settings: Settings, stores: Stores)
     stores.access_keys().delete(args.name)
     print(f"key {args.name!r} deleted", file=sys.stderr)
     return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`key` and its actions."""
+    key = commands.add_parser("key", help="manage AK/SK access keys (request signing)")
+    key_commands = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser(
+        "create", help="issue a key; print its access key id and secret access key on stdout"
+    )
+    create.add_argument("name", help="a name to list, disable and delete it by")
+    create.set_defaults(run=cmd_key_create)
+    key_commands.add_parser("list", help="list keys (never their secrets)").set_defaults(
+        run=cmd_key_list
+    )
+    for action, run, what in (
+        ("disable", cmd_key_disable, "refuse a key's signatures from now on; it stays listed"),
+        ("delete", cmd_key_delete, "delete a key"),
+    ):
+        command = key_commands.add_parser(action, help=what)
+        command.add_argument("name")
+        command.set_defaults(run=run)

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from swr_official_images.catalog.files import sample_catalog
-from swr_official_images.cli.config import display_value
+from swr_official_images.cli.config import display_value, settings_epilog
 from swr_official_images.cli.errors import CommandFailed
 from swr_official_images.cli.stores import Stores
 from swr_official_images.ops.logging import configure_logging
@@ -117,3 +117,33 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, stores: Stores) -> i
         else:
             run_server(app_for_process(settings), settings, **options)
     return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`serve`, its flags and the settings table of its help."""
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=settings_epilog(),
+    )
+    # Flags are validated with the variables they override (Settings.from_env), not by argparse.
+    serve.add_argument("--host", help="address to listen on (SWR_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", help="port to listen on (SWR_PORT, default 8080)")
+    serve.add_argument(
+        "--dev-token",
+        action="store_true",
+        help="when no active token exists, create one and print it with a curl example",
+    )
+    serve.add_argument(
+        "--workers",
+        help="server processes (SWR_WORKERS, default 1); several want PostgreSQL",
+    )
+    serve.add_argument(
+        "--sample",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="load the bundled sample catalog (made-up counts) into an empty database "
+        "(default: --no-sample)",
+    )
+    serve.set_defaults(run=cmd_serve)

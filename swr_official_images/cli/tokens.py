@@ -62,3 +62,21 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings, stores: Store
     tokens.revoke(args.name)
     print(f"token {args.name!r} revoked", file=sys.stderr)
     return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`token` and its actions."""
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="issue a token and print it on stdout")
+    create.add_argument("name", help="a name to list and revoke it by")
+    create.add_argument(
+        "--expires-in", type=parse_duration, help="lifetime, e.g. 90m, 12h, 30d (default: none)"
+    )
+    create.set_defaults(run=cmd_token_create)
+    token_commands.add_parser("list", help="list tokens (never their values)").set_defaults(
+        run=cmd_token_list
+    )
+    revoke = token_commands.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=cmd_token_revoke)

@@ -61,7 +61,7 @@ def test_any_other_exception_is_a_bug_and_keeps_its_traceback(error, monkeypatch
         raise error
 
     # The parser binds each command when built: build one with the crashing command.
-    monkeypatch.setattr("swr_official_images.cli.parser.cmd_config", crash)
+    monkeypatch.setattr("swr_official_images.cli.config.cmd_config", crash)
     build_parser.cache_clear()
     try:
         with pytest.raises(type(error)):
