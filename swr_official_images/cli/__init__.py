@@ -2,6 +2,10 @@
 tokens and catalog.
 
 Results a script may capture (a new token) go to stdout alone; everything else goes to stderr.
+
+Each command group is a module that adds its own subcommands to the parser (serve, config,
+database, catalog, tokens, keys); a command raises, and errors.py alone decides what the
+operator reads and the exit status.
 """
 
 from __future__ import annotations
