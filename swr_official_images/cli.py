@@ -34,6 +34,7 @@ from swr_official_images.catalog.files import (
     sample_catalog,
     write_json_lines,
 )
+from swr_official_images.domain import ImportConflict
 from swr_official_images.ops.logging import configure_logging
 from swr_official_images.ops.workers import multiprocess_metrics
 from swr_official_images.settings import (
@@ -46,7 +47,7 @@ from swr_official_images.settings import (
 from swr_official_images.spec import service_version, spec_version
 from swr_official_images.store.access_keys import AccessKeyError, AccessKeyStore
 from swr_official_images.store.db import make_engine
-from swr_official_images.store.images import ImportConflict, SqlImageRepository
+from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.master_key import MasterKeyError, load_master_key
 from swr_official_images.store.migrations import (
     SchemaNotCurrent,

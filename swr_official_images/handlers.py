@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from swr_official_images.domain import ImageRepository
 from swr_official_images.http.conditional import conditional_json_response
 from swr_official_images.http.routing import AllowedMethods
 from swr_official_images.ops.health import Readiness
@@ -20,7 +21,6 @@ from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
 from swr_official_images.request_context import note_database_error
 from swr_official_images.spec import load_spec
 from swr_official_images.store.cached import CachedImages
-from swr_official_images.store.images import ImageRepository
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from typing import Any, BinaryIO, TextIO
 
 import fastjsonschema
 
+from swr_official_images.domain import KEPT_WHEN_LEFT_OUT, Image, ImageRecord, api_time
 from swr_official_images.patterns import ecma_regex
 from swr_official_images.spec import component_schema, parameter_schema
-from swr_official_images.store.images import KEPT_WHEN_LEFT_OUT, Image, ImageRecord, api_time
 
 # The longest line of JSON Lines, and the largest record of a JSON array, in bytes: far above a
 # real record (Docker Hub caps a full description at 25,000 characters), far below trouble.

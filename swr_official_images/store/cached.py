@@ -16,14 +16,9 @@ from collections.abc import Hashable
 from functools import partial
 from typing import Any, cast
 
+from swr_official_images.domain import Image, ImageNotFound
 from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
-from swr_official_images.store.images import (
-    Image,
-    ImageNotFound,
-    ReaderBusy,
-    SqlImageRepository,
-    SqliteImageReader,
-)
+from swr_official_images.store.images import ReaderBusy, SqlImageRepository, SqliteImageReader
 from swr_official_images.store.tokens import (
     RejectReason,
     TokenInfo,

@@ -21,12 +21,13 @@ from sqlalchemy import select
 
 from swr_official_images import app as app_module
 from swr_official_images.app import create_app
+from swr_official_images.domain import Image, ImageNotFound
 from swr_official_images.settings import Settings
 from swr_official_images.store import cached
 from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
 from swr_official_images.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from swr_official_images.store.db import images, make_engine
-from swr_official_images.store.images import Image, ImageNotFound, ReaderBusy, SqlImageRepository
+from swr_official_images.store.images import ReaderBusy, SqlImageRepository
 from swr_official_images.store.tokens import (
     RejectReason,
     TokenRejected,

@@ -11,12 +11,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
+from swr_official_images.domain import ImageNotFound, ImageRecord, ImportConflict
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import images, make_engine
 from swr_official_images.store.images import (
-    ImageNotFound,
-    ImageRecord,
-    ImportConflict,
     SqlImageRepository,
     _staging_table,
     _to_driver,
