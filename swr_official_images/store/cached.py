@@ -18,7 +18,8 @@ from typing import Any, cast
 
 from swr_official_images.domain import Image, ImageNotFound
 from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
-from swr_official_images.store.images import ReaderBusy, SqlImageRepository, SqliteImageReader
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.loop_reader import ReaderBusy, SqliteImageReader
 from swr_official_images.store.tokens import (
     RejectReason,
     TokenInfo,

@@ -27,7 +27,8 @@ from swr_official_images.store import cached
 from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
 from swr_official_images.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from swr_official_images.store.db import images, make_engine
-from swr_official_images.store.images import ReaderBusy, SqlImageRepository
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.loop_reader import ReaderBusy
 from swr_official_images.store.tokens import (
     RejectReason,
     TokenRejected,

@@ -14,11 +14,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from swr_official_images.domain import ImageNotFound, ImageRecord, ImportConflict
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import images, make_engine
-from swr_official_images.store.images import (
-    SqlImageRepository,
-    _staging_table,
-    _to_driver,
-)
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.staging import _to_driver, staging_table
 from tests.conftest import migrate
 
 
@@ -150,7 +147,7 @@ def test_sqlite_stages_dates_as_sqlalchemy_stores_them(moment):
     # The import's shortcut for SQLite dates must write SQLAlchemy's own text, or the change
     # check would compare unequal texts and an unchanged image would count as updated.
     dialect = sqlite.dialect()
-    column = _staging_table().c.last_updated
+    column = staging_table().c.last_updated
     sqlalchemy_text = column.type.dialect_impl(dialect).bind_processor(dialect)(moment)
 
     assert _to_driver(column, dialect)(moment) == sqlalchemy_text
