@@ -20,7 +20,7 @@ from swr_official_images.ops.health import Readiness
 from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
 from swr_official_images.request_context import note_database_error
 from swr_official_images.spec import load_spec
-from swr_official_images.store.cached import CachedImages
+from swr_official_images.store.cached_stores import CachedImages
 
 log = logging.getLogger(__name__)
 

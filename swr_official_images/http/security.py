@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from swr_official_images.http.aksk import SignatureRefusal, SignatureRefused, is_signature, verify
 from swr_official_images.request_context import note_key_name, note_token_name
 from swr_official_images.store.access_keys import AccessKeyStore
-from swr_official_images.store.cached import CachedTokens
+from swr_official_images.store.cached_stores import CachedTokens
 from swr_official_images.store.tokens import RejectReason, TokenRejected
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,8 @@ from swr_official_images import app as app_module
 from swr_official_images.app import create_app
 from swr_official_images.domain import Image, ImageNotFound
 from swr_official_images.settings import Settings
-from swr_official_images.store import cached
-from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
-from swr_official_images.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
+from swr_official_images.store import cached_stores
+from swr_official_images.store.cached_stores import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from swr_official_images.store.db import images, make_engine
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.loop_reader import ReaderBusy
@@ -36,6 +35,7 @@ from swr_official_images.store.tokens import (
     hash_token,
     utc_now,
 )
+from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
 from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
 from tests.processes.test_postgresql_service import CACHE_TTL, serve_workers
 
@@ -158,7 +158,7 @@ def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
     assert asyncio.run(tokens.verify(token)).name == "short"
     assert hash_token(token) in tokens.known.stored_keys()
     # The cached record still says when the token expires.
-    monkeypatch.setattr(cached, "utc_now", lambda: utc_now() + timedelta(hours=2))
+    monkeypatch.setattr(cached_stores, "utc_now", lambda: utc_now() + timedelta(hours=2))
     with pytest.raises(TokenRejected) as refused:
         asyncio.run(tokens.verify(token))
     assert refused.value.reason is RejectReason.EXPIRED

@@ -5,8 +5,8 @@ and a query. Found and not-found answers live in separate caches, so a flood of 
 or images only ever churns the small not-found cache and never evicts the entries in use.
 
 Whoever starts a load, a request that missed or a refresh ahead of expiry
-(swr_official_images.store.cache), the load itself fills the caches when it ends, stamped with
-the time it began.
+(swr_official_images.store.ttl_cache), the load itself fills the caches when it ends, stamped
+with the time it began.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any, cast
 
 from swr_official_images.domain import Image, ImageNotFound
-from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.loop_reader import ReaderBusy, SqliteImageReader
 from swr_official_images.store.tokens import (
@@ -28,6 +27,7 @@ from swr_official_images.store.tokens import (
     hash_token,
     utc_now,
 )
+from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
 
 # Not-found answers worth remembering: enough for a client retrying a few names, few enough
 # that a flood costs little memory. They are not refreshed ahead: they just expire.
