@@ -27,13 +27,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from swr_official_images.catalog.files import (
-    CatalogError,
-    CatalogFormat,
-    open_catalog,
-    sample_catalog,
-    write_json_lines,
-)
+from swr_official_images.catalog.errors import CatalogError
+from swr_official_images.catalog.export import write_json_lines
+from swr_official_images.catalog.files import open_catalog
+from swr_official_images.catalog.parsing import CatalogFormat
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.domain import ImportConflict
 from swr_official_images.ops.logging import configure_logging
 from swr_official_images.ops.workers import multiprocess_metrics

@@ -40,7 +40,7 @@ from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from swr_official_images.app import create_app
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.cli import main as cli_main
 from swr_official_images.domain import ImageRecord, api_time
 from swr_official_images.http.transport import uvicorn_options

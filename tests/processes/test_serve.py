@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.tokens import TokenStore
 from tests.conftest import NESTED_IMAGE, cli_command, free_port, run_cli, serve_process

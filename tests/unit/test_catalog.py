@@ -6,12 +6,10 @@ import json
 
 import pytest
 
-from swr_official_images.catalog.files import (
-    CatalogError,
-    CatalogFormat,
-    read_catalog,
-    sample_catalog,
-)
+from swr_official_images.catalog.errors import CatalogError
+from swr_official_images.catalog.files import read_catalog
+from swr_official_images.catalog.parsing import CatalogFormat
+from swr_official_images.catalog.sample import sample_catalog
 from tests.conftest import NESTED_IMAGE, record_to_json
 
 
