@@ -158,11 +158,34 @@ class ImagePage:
     changed_at: datetime | None = None
 
 
+class ReaderBusy(Exception):
+    """A loop reader could not read without waiting; the caller reads the slow way."""
+
+
+class LoopReader(Protocol):
+    """Reads one image on the event loop: fast, and never waiting (`ReaderBusy` instead)."""
+
+    def get(self, namespace: str, name: str) -> Image: ...
+
+    def close(self) -> None: ...
+
+
 class ImageRepository(Protocol):
+    """The catalog as serving reads it. `get` and `page` may block (a database's I/O): callers
+    on the event loop run them in a thread, or use the loop reader where there is one."""
+
     def get(self, namespace: str, name: str) -> Image: ...
 
     def page(
         self, namespace: str, limit: int, after: str | None = None, prefix: str | None = None
-    ) -> ImagePage: ...
+    ) -> ImagePage:
+        """Up to `limit` images of a namespace in name order (of their UTF-8 bytes), after the
+        name `after`, whose names start with `prefix`; `changed_at` is the latest among them
+        and the first image after the page, if any."""
+        ...
 
     def count(self) -> int: ...
+
+    def loop_reader(self) -> LoopReader | None:
+        """A reader fit to run on the event loop, where the store allows one."""
+        ...

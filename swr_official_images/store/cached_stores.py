@@ -16,9 +16,7 @@ from collections.abc import Hashable
 from functools import partial
 from typing import Any, cast
 
-from swr_official_images.domain import Image, ImageNotFound
-from swr_official_images.store.images import SqlImageRepository
-from swr_official_images.store.loop_reader import ReaderBusy, SqliteImageReader
+from swr_official_images.domain import Image, ImageNotFound, ImageRepository, LoopReader, ReaderBusy
 from swr_official_images.store.tokens import (
     RejectReason,
     TokenInfo,
@@ -94,7 +92,7 @@ ImageRow = tuple[Any, ...]
 
 
 class CachedImages:
-    def __init__(self, repository: SqlImageRepository, size: int, ttl: float) -> None:
+    def __init__(self, repository: ImageRepository, size: int, ttl: float) -> None:
         self.repository = repository
         # Entries are one image each (about a kilobyte): the size bounds the memory, whatever
         # the catalog's.
@@ -102,11 +100,11 @@ class CachedImages:
         self.missing: TtlLru[None] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
         # Opened at the first miss, in the process that serves (a worker, not its parent).
-        self._loop_reader: SqliteImageReader | None = None
+        self._loop_reader: LoopReader | None = None
         self._loop_reader_checked = False
 
     def _read_on_loop(self, namespace: str, name: str) -> Image | None:
-        """The image read through the SQLite loop reader, or None when there is none or it
+        """The image read through the loop reader (SQLite's), or None when there is none or it
         would have to wait for a lock; `ImageNotFound` when the catalog has no such image."""
         if not self._loop_reader_checked:
             self._loop_reader = self.repository.loop_reader()

@@ -6,12 +6,8 @@ import sqlite3
 
 from sqlalchemy import Engine, bindparam, select
 
-from swr_official_images.domain import Image, ImageNotFound
+from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
 from swr_official_images.store.db import images
-
-
-class ReaderBusy(Exception):
-    """The loop reader could not read without waiting; the caller reads the slow way."""
 
 
 class SqliteImageReader:
