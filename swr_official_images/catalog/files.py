@@ -49,13 +49,3 @@ def _reading(pairs: Iterator[tuple[str, Any]], path: Path) -> Iterator[tuple[str
         raise CatalogError(
             f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}"
         ) from None
-
-
-def read_catalog(
-    path: Path,
-    catalog_format: CatalogFormat = CatalogFormat.AUTO,
-    namespace: str | None = None,
-) -> list[tuple[str, ImageRecord]]:
-    """Every record of a (small) file, validated, with where it is."""
-    with open_catalog(path, catalog_format, namespace) as records:
-        return list(records)

@@ -73,9 +73,6 @@ class SqlImageRepository:
             for row in result:
                 yield Image.from_row(row)
 
-    def all(self) -> list[Image]:
-        return list(self.iter_all())
-
     def import_records(
         self,
         records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],

@@ -85,7 +85,7 @@ def take_page(response: Response, pages: list[list]) -> str | None:
 
 def stored_names(engine: Engine, namespace: str) -> list[str]:
     repo = SqlImageRepository(engine)
-    return sorted(i.name for i in repo.all() if i.namespace == namespace)
+    return sorted(i.name for i in repo.iter_all() if i.namespace == namespace)
 
 
 # --- round trips ------------------------------------------------------------------------------

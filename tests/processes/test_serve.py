@@ -84,7 +84,7 @@ def test_serve_with_sample_leaves_a_real_catalog_alone(database_url, engine, tmp
     with serving(database_url, "--sample", log=tmp_path / "serve.log"):
         pass
 
-    assert [image.name for image in SqlImageRepository(engine).all()] == [NESTED_IMAGE["name"]]
+    assert [image.name for image in SqlImageRepository(engine).iter_all()] == [NESTED_IMAGE["name"]]
 
 
 @pytest.mark.parametrize("filled", [False, True])
