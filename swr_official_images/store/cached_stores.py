@@ -18,9 +18,9 @@ from typing import Any, cast
 
 from swr_official_images.domain import Image, ImageNotFound, ImageRepository, LoopReader, ReaderBusy
 from swr_official_images.store.tokens import (
-    RejectReason,
     TokenInfo,
-    TokenRejected,
+    TokenRefusal,
+    TokenRefused,
     TokenStore,
     hash_token,
     utc_now,
@@ -32,7 +32,7 @@ from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
 NEGATIVE_CACHE_SIZE = 1024
 
 # Why a token was refused, and its name when it was found (expired, revoked).
-TokenRefusal = tuple[RejectReason, str | None]
+RefusedToken = tuple[TokenRefusal, str | None]
 
 
 class CachedTokens:
@@ -44,11 +44,11 @@ class CachedTokens:
         # and again chains every raise into its traceback, so each request's frames stayed
         # alive until a full collection, which then stopped the loop for 50-100 ms under a
         # flood of refused requests.
-        self.refused: TtlLru[TokenRefusal] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
+        self.refused: TtlLru[RefusedToken] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
 
     async def verify(self, token: str) -> TokenInfo:
-        """The record of an active token; `TokenRejected` says why any other is refused."""
+        """The record of an active token; `TokenRefused` says why any other is refused."""
         key = hash_token(token)
         known, due = self.known.lookup(key)
         if known is not MISSING:
@@ -58,12 +58,12 @@ class CachedTokens:
             # Expiry is exact, not up to the time-to-live late: the record says when.
             state = info.state(utc_now())
             if state != "active":
-                raise TokenRejected(RejectReason(state), info.name)
+                raise TokenRefused(TokenRefusal(state), info.name)
             return info
         refused = self.refused.get(key)
         if refused is not MISSING:
-            reason, name = cast(TokenRefusal, refused)
-            raise TokenRejected(reason, name)
+            reason, name = cast(RefusedToken, refused)
+            raise TokenRefused(reason, name)
         # The store does blocking I/O: keep it off the event loop.
         return await self.loads.run(key, self.store.verify, token, done=self._filler(key))
 
@@ -76,7 +76,7 @@ class CachedTokens:
         error = load.exception()
         if error is None:
             self.known.put(key, load.result(), loaded_at)
-        elif isinstance(error, TokenRejected):
+        elif isinstance(error, TokenRefused):
             self.known.discard(key)
             self.refused.put(key, (error.reason, error.name), loaded_at)
         # Any other failure (the database out of reach) fills nothing: it reaches whoever

@@ -27,8 +27,8 @@ from swr_official_images.store.cached_stores import NEGATIVE_CACHE_SIZE, CachedI
 from swr_official_images.store.db import images, make_engine
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.tokens import (
-    RejectReason,
-    TokenRejected,
+    TokenRefusal,
+    TokenRefused,
     TokenStore,
     hash_token,
     utc_now,
@@ -157,9 +157,9 @@ def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
     assert hash_token(token) in tokens.known.stored_keys()
     # The cached record still says when the token expires.
     monkeypatch.setattr(cached_stores, "utc_now", lambda: utc_now() + timedelta(hours=2))
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRefused) as refused:
         asyncio.run(tokens.verify(token))
-    assert refused.value.reason is RejectReason.EXPIRED
+    assert refused.value.reason is TokenRefusal.EXPIRED
 
 
 def test_each_refusal_from_the_cache_is_a_new_exception_with_its_own_traceback(engine):
@@ -169,17 +169,17 @@ def test_each_refusal_from_the_cache_is_a_new_exception_with_its_own_traceback(e
     tokens = CachedTokens(TokenStore(engine), size=10, ttl=60)
     unknown = "swr_" + "x" * 43
 
-    async def refusals() -> list[TokenRejected]:
+    async def refusals() -> list[TokenRefused]:
         raised = []
         for _ in range(4):
-            with pytest.raises(TokenRejected) as refused:
+            with pytest.raises(TokenRefused) as refused:
                 await tokens.verify(unknown)
             raised.append(refused.value)
         return raised
 
     raised = asyncio.run(refusals())
     assert hash_token(unknown) in tokens.refused.stored_keys()
-    assert [error.reason for error in raised] == [RejectReason.UNKNOWN] * 4
+    assert [error.reason for error in raised] == [TokenRefusal.UNKNOWN] * 4
     # The last three come from the cache: three objects, each with one call's frames.
     from_cache = raised[1:]
     assert len({id(error) for error in from_cache}) == 3
@@ -224,9 +224,9 @@ def test_a_token_due_for_a_reload_is_answered_without_waiting_for_it(engine):
         store.release.set()
         await until(lambda: hash_token(token) not in tokens.loads)
         # The reload saw the revocation: refused from now on, not a whole TTL later.
-        with pytest.raises(TokenRejected) as refused:
+        with pytest.raises(TokenRefused) as refused:
             await tokens.verify(token)
-        assert refused.value.reason is RejectReason.REVOKED
+        assert refused.value.reason is TokenRefusal.REVOKED
         assert store.calls == 2
 
     asyncio.run(main())
