@@ -32,7 +32,7 @@ from swr_official_images.ops.shutdown import Drain
 from swr_official_images.settings import Settings
 from swr_official_images.spec import load_spec, service_version, spec_version
 from swr_official_images.store.access_keys import AccessKeyStore
-from swr_official_images.store.cached import CachedImages, CachedTokens
+from swr_official_images.store.cached_stores import CachedImages, CachedTokens
 from swr_official_images.store.db import make_engine, stop_waiting
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.master_key import MasterKeyError, load_master_key

@@ -13,14 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from swr_official_images.domain import ImageRepository
 from swr_official_images.http.conditional import conditional_json_response
 from swr_official_images.http.routing import AllowedMethods
 from swr_official_images.ops.health import Readiness
 from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
 from swr_official_images.request_context import note_database_error
 from swr_official_images.spec import load_spec
-from swr_official_images.store.cached import CachedImages
-from swr_official_images.store.images import ImageRepository
+from swr_official_images.store.cached_stores import CachedImages
 
 log = logging.getLogger(__name__)
 

@@ -283,7 +283,7 @@ class Settings(BaseSettings):
         secret=True,
     )
 
-    # Per-process caches in front of the stores (swr_official_images.store.cached). The
+    # Per-process caches in front of the stores (swr_official_images.store.cached_stores). The
     # time-to-live bounds how late a process sees a change made through another: a revoked
     # token, an import.
     cache_ttl: float = setting(

@@ -40,13 +40,13 @@ from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from swr_official_images.app import create_app
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.cli import main as cli_main
+from swr_official_images.domain import ImageRecord, api_time
 from swr_official_images.http.transport import uvicorn_options
 from swr_official_images.settings import Settings, setting_infos
 from swr_official_images.spec import load_spec
 from swr_official_images.store.db import make_engine
-from swr_official_images.store.images import ImageRecord, api_time
 from swr_official_images.store.tokens import TokenStore, utc_now
 
 # Nested names ("/" in the store, "$" in the URL) are part of the sample catalog, which is the

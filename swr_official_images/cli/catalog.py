@@ -8,17 +8,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from swr_official_images.catalog.files import (
-    CatalogError,
-    CatalogFormat,
-    open_catalog,
-    write_json_lines,
-)
+from swr_official_images.catalog.errors import CatalogError
+from swr_official_images.catalog.export import write_json_lines
+from swr_official_images.catalog.files import open_catalog
+from swr_official_images.catalog.parsing import CatalogFormat
 from swr_official_images.cli.errors import INTERRUPTED, CommandFailed
 from swr_official_images.cli.progress import cyclic_gc_paused, progress_reporter
 from swr_official_images.cli.stores import Stores
+from swr_official_images.domain import ImportConflict
 from swr_official_images.settings import Settings
-from swr_official_images.store.images import ImportConflict
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings, stores: Stores) -> int:

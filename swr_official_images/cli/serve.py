@@ -9,7 +9,7 @@ import socket
 import sys
 from typing import Any
 
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.cli.config import display_value, settings_epilog
 from swr_official_images.cli.errors import CommandFailed
 from swr_official_images.cli.stores import Stores

@@ -22,6 +22,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
+from swr_official_images.domain import ImageNotFound
 from swr_official_images.http.error_codes import (
     INTERNAL_ERROR_MESSAGE,
     NOT_READY_MESSAGE,
@@ -35,7 +36,6 @@ from swr_official_images.request_context import (
     note_database_error,
     request_id_of,
 )
-from swr_official_images.store.images import ImageNotFound
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from swr_official_images.http.aksk import SignatureRefusal, SignatureRefused, is_signature, verify
 from swr_official_images.request_context import note_key_name, note_token_name
 from swr_official_images.store.access_keys import AccessKeyStore
-from swr_official_images.store.cached import CachedTokens
-from swr_official_images.store.tokens import RejectReason, TokenRejected
+from swr_official_images.store.cached_stores import CachedTokens
+from swr_official_images.store.tokens import TokenRefusal, TokenRefused
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ AUTH_FAILURE_REASONS = (
     "missing",
     "duplicate",
     "ambiguous",
-    *(r.value for r in RejectReason),
+    *(r.value for r in TokenRefusal),
     *(r.value for r in SignatureRefusal),
 )
 
@@ -77,7 +77,7 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     tokens: CachedTokens = request.state.token_cache
     try:
         info = await tokens.verify(token)
-    except TokenRejected as rejected:
+    except TokenRefused as rejected:
         # One message for all three: telling a caller that a token was real once (expired,
         # revoked) would help whoever holds a stolen one. The operator sees the reason.
         raise AuthenticationRefused(

@@ -26,17 +26,17 @@ class TokenError(ValueError):
     """A token operation the store refuses: a bad or duplicate name, an unknown token."""
 
 
-class RejectReason(StrEnum):
+class TokenRefusal(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     REVOKED = "revoked"
 
 
-class TokenRejected(Exception):
+class TokenRefused(Exception):
     """A presented token that grants nothing, and why: for the operator's log and metrics (an
     unknown token may be a guess; an expired or revoked one was real)."""
 
-    def __init__(self, reason: RejectReason, name: str | None = None) -> None:
+    def __init__(self, reason: TokenRefusal, name: str | None = None) -> None:
         super().__init__(reason.value)
         self.reason = reason
         # The token's name when it was found (expired, revoked): never its value.
@@ -127,14 +127,14 @@ class TokenStore:
         return any(info.state(now) == "active" for info in self.list())
 
     def verify(self, token: str) -> TokenInfo:
-        """The record of an active token; `TokenRejected` says why any other token is refused."""
+        """The record of an active token; `TokenRefused` says why any other token is refused."""
         # Found by the hash of the presented token, so equality is decided by the index; the
         # lookup's timing depends on that hash, which an attacker cannot steer towards a real one.
         query = select(api_tokens).where(api_tokens.c.token_hash == hash_token(token))
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
-            raise TokenRejected(RejectReason.UNKNOWN)
+            raise TokenRefused(TokenRefusal.UNKNOWN)
         info = TokenInfo(
             name=row["name"],
             created_at=row["created_at"],
@@ -143,5 +143,5 @@ class TokenStore:
         )
         state = info.state(self._clock())
         if state != "active":
-            raise TokenRejected(RejectReason(state), info.name)
+            raise TokenRefused(TokenRefusal(state), info.name)
         return info

@@ -21,9 +21,10 @@ from swr_official_images_client.api.official_images import list_official_images
 from swr_official_images_client.models import Error, OfficialImagePage
 from swr_official_images_client.types import UNSET, Response
 
+from swr_official_images.domain import ImageRecord
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import images, make_engine, schema_lock_transaction
-from swr_official_images.store.images import ImageRecord, SqlImageRepository, page_query
+from swr_official_images.store.images import SqlImageRepository, page_query
 from swr_official_images.store.migrations import INITIAL_REVISION, alembic_config
 from tests.api.test_round_trip import client_for, get_page, shown
 from tests.conftest import (
@@ -84,7 +85,7 @@ def take_page(response: Response, pages: list[list]) -> str | None:
 
 def stored_names(engine: Engine, namespace: str) -> list[str]:
     repo = SqlImageRepository(engine)
-    return sorted(i.name for i in repo.all() if i.namespace == namespace)
+    return sorted(i.name for i in repo.iter_all() if i.namespace == namespace)
 
 
 # --- round trips ------------------------------------------------------------------------------

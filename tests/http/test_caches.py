@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import sqlite3
 import threading
@@ -21,19 +20,20 @@ from sqlalchemy import select
 
 from swr_official_images import app as app_module
 from swr_official_images.app import create_app
+from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
 from swr_official_images.settings import Settings
-from swr_official_images.store import cached
-from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
-from swr_official_images.store.cached import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
+from swr_official_images.store import cached_stores
+from swr_official_images.store.cached_stores import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from swr_official_images.store.db import images, make_engine
-from swr_official_images.store.images import Image, ImageNotFound, ReaderBusy, SqlImageRepository
+from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.tokens import (
-    RejectReason,
-    TokenRejected,
+    TokenRefusal,
+    TokenRefused,
     TokenStore,
     hash_token,
     utc_now,
 )
+from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
 from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
 from tests.processes.test_postgresql_service import CACHE_TTL, serve_workers
 
@@ -156,10 +156,10 @@ def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
     assert asyncio.run(tokens.verify(token)).name == "short"
     assert hash_token(token) in tokens.known.stored_keys()
     # The cached record still says when the token expires.
-    monkeypatch.setattr(cached, "utc_now", lambda: utc_now() + timedelta(hours=2))
-    with pytest.raises(TokenRejected) as refused:
+    monkeypatch.setattr(cached_stores, "utc_now", lambda: utc_now() + timedelta(hours=2))
+    with pytest.raises(TokenRefused) as refused:
         asyncio.run(tokens.verify(token))
-    assert refused.value.reason is RejectReason.EXPIRED
+    assert refused.value.reason is TokenRefusal.EXPIRED
 
 
 def test_each_refusal_from_the_cache_is_a_new_exception_with_its_own_traceback(engine):
@@ -169,17 +169,17 @@ def test_each_refusal_from_the_cache_is_a_new_exception_with_its_own_traceback(e
     tokens = CachedTokens(TokenStore(engine), size=10, ttl=60)
     unknown = "swr_" + "x" * 43
 
-    async def refusals() -> list[TokenRejected]:
+    async def refusals() -> list[TokenRefused]:
         raised = []
         for _ in range(4):
-            with pytest.raises(TokenRejected) as refused:
+            with pytest.raises(TokenRefused) as refused:
                 await tokens.verify(unknown)
             raised.append(refused.value)
         return raised
 
     raised = asyncio.run(refusals())
     assert hash_token(unknown) in tokens.refused.stored_keys()
-    assert [error.reason for error in raised] == [RejectReason.UNKNOWN] * 4
+    assert [error.reason for error in raised] == [TokenRefusal.UNKNOWN] * 4
     # The last three come from the cache: three objects, each with one call's frames.
     from_cache = raised[1:]
     assert len({id(error) for error in from_cache}) == 3
@@ -224,62 +224,12 @@ def test_a_token_due_for_a_reload_is_answered_without_waiting_for_it(engine):
         store.release.set()
         await until(lambda: hash_token(token) not in tokens.loads)
         # The reload saw the revocation: refused from now on, not a whole TTL later.
-        with pytest.raises(TokenRejected) as refused:
+        with pytest.raises(TokenRefused) as refused:
             await tokens.verify(token)
-        assert refused.value.reason is RejectReason.REVOKED
+        assert refused.value.reason is TokenRefusal.REVOKED
         assert store.calls == 2
 
     asyncio.run(main())
-
-
-def test_an_image_due_for_a_reload_is_answered_with_what_the_reload_read(
-    store, database_url, catalog_file
-):
-    """On SQLite the reload reads on the loop and answers at once; on PostgreSQL the request
-    is answered from the cache and the reload fills it in the background."""
-    assert run_cli(database_url, "import", str(catalog_file)).code == 0
-    engine = make_engine(Settings(database_url=database_url))
-    images = CachedImages(SqlImageRepository(engine), size=10, ttl=0.5)
-    clock = FakeClock()
-    images.found.clock = images.missing.clock = clock
-    key = ("official", "nginx")
-
-    async def main() -> None:
-        first = await images.get(*key)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "UPDATE images SET star_count = star_count + 1 WHERE namespace = 'official'"
-                " AND name = 'nginx'"
-            )
-        clock.now += 0.3
-        served = await images.get(*key)
-        if store == "sqlite":
-            assert served.star_count == first.star_count + 1
-        else:
-            assert served == first
-            await until(lambda: key not in images.loads)
-        assert cast_image(images.found.get(key)).star_count == first.star_count + 1
-        assert images.found.lookup(key)[1] is False  # stamped afresh
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "DELETE FROM images WHERE namespace = 'official' AND name = 'nginx'"
-            )
-        clock.now += 0.3
-        if store == "sqlite":
-            with pytest.raises(ImageNotFound):
-                await images.get(*key)
-        else:
-            await images.get(*key)
-            await until(lambda: key not in images.loads)
-        assert images.found.get(key) is MISSING
-        with pytest.raises(ImageNotFound):
-            await images.get(*key)
-
-    try:
-        asyncio.run(main())
-    finally:
-        images.close()
-        engine.dispose()
 
 
 async def until(condition, timeout: float = 10) -> None:
@@ -288,39 +238,6 @@ async def until(condition, timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)
-
-
-def test_cached_images_hold_nothing_the_garbage_collector_visits(database_url, catalog_file):
-    # Every full collection visits each tracked object and the objects it refers to: cached
-    # Image objects made each pass cost 15-20 ms at 10,000 entries, all requests waiting.
-    assert run_cli(database_url, "import", str(catalog_file)).code == 0
-    engine = make_engine(Settings(database_url=database_url))
-    repository = SqlImageRepository(engine)
-    images = CachedImages(repository, size=1000, ttl=60)
-    names = [record["name"] for record in json.loads(catalog_file.read_text())]
-
-    async def main() -> None:
-        for name in names:
-            await images.get("official", name)
-        gc.collect()
-        keys = images.found.stored_keys()
-        assert len(keys) == len(names)
-        for key in keys:
-            assert not gc.is_tracked(images.found.get(key)), key
-            # What the cache serves is still the image as read.
-            assert await images.get(*key) == repository.get(*key)
-
-    try:
-        asyncio.run(main())
-    finally:
-        images.close()
-        engine.dispose()
-
-
-def cast_image(value: object) -> Image:
-    """The image a cache entry holds (as its row of column values)."""
-    assert value is not MISSING
-    return Image.from_row(value)
 
 
 @contextlib.contextmanager
@@ -506,22 +423,20 @@ class LockedDriver:
         raise sqlite3.OperationalError("database is locked")
 
 
-def test_a_busy_loop_reader_falls_back_to_the_thread_pool(tmp_path, catalog_file):
+def test_a_loop_reader_that_would_wait_for_a_lock_says_so(tmp_path, catalog_file):
+    """Rather than block the event loop; the cache then reads through the thread pool
+    (tests/unit/test_cached_images.py)."""
     url = migrate(f"sqlite:///{tmp_path / 'busy.db'}")
     assert run_cli(url, "import", str(catalog_file)).code == 0
     engine = make_engine(Settings(database_url=url))
-    images = CachedImages(SqlImageRepository(engine), size=10, ttl=1)
+    reader = SqlImageRepository(engine).loop_reader()
+    assert reader is not None
     try:
-        asyncio.run(images.get("official", "redis"))  # opens the loop reader
-        reader = images._loop_reader
-        assert reader is not None
+        assert reader.get("official", "redis").name == "redis"
         real_driver, reader._driver = reader._driver, LockedDriver()
         with pytest.raises(ReaderBusy):
             reader.get("official", "nginx")
-        assert asyncio.run(images.get("official", "nginx")).name == "nginx"
-        with pytest.raises(ImageNotFound):
-            asyncio.run(images.get("official", "no-such-image"))
         reader._driver = real_driver
     finally:
-        images.close()
+        reader.close()
         engine.dispose()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.tokens import TokenStore
 from tests.conftest import NESTED_IMAGE, cli_command, free_port, run_cli, serve_process
@@ -84,7 +84,7 @@ def test_serve_with_sample_leaves_a_real_catalog_alone(database_url, engine, tmp
     with serving(database_url, "--sample", log=tmp_path / "serve.log"):
         pass
 
-    assert [image.name for image in SqlImageRepository(engine).all()] == [NESTED_IMAGE["name"]]
+    assert [image.name for image in SqlImageRepository(engine).iter_all()] == [NESTED_IMAGE["name"]]
 
 
 @pytest.mark.parametrize("filled", [False, True])

@@ -20,7 +20,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from tests.conftest import free_port, fresh_database, require_postgres
 from tests.support.snippets import code_blocks, substitute
 

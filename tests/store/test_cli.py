@@ -7,7 +7,7 @@ import argparse
 import pytest
 from sqlalchemy import inspect
 
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.cli.tokens import parse_duration
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import make_engine

@@ -11,16 +11,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
+from swr_official_images.domain import ImageNotFound, ImageRecord, ImportConflict
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import images, make_engine
-from swr_official_images.store.images import (
-    ImageNotFound,
-    ImageRecord,
-    ImportConflict,
-    SqlImageRepository,
-    _staging_table,
-    _to_driver,
-)
+from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.staging import _to_driver, staging_table
 from tests.conftest import migrate
 
 
@@ -80,7 +75,7 @@ def test_one_import_that_inserts_updates_and_leaves_alone(repo):
     )
 
     assert (summary.inserted, summary.updated, summary.unchanged) == (3, 1, 1)
-    assert {image.name: (image.id, image.star_count) for image in repo.all()} == {
+    assert {image.name: (image.id, image.star_count) for image in repo.iter_all()} == {
         "a": (1, 99),
         "b": (2, 10),
         "c": (3, 10),
@@ -92,12 +87,12 @@ def test_one_import_that_inserts_updates_and_leaves_alone(repo):
 
 def test_a_new_image_with_a_taken_id_is_refused_beside_existing_ones(repo):
     repo.import_records([record("a", id=1), record("b", id=2)])
-    before = repo.all()
+    before = list(repo.iter_all())
 
     with pytest.raises(ImportConflict, match="record 2: id 1 belongs to image official/a"):
         repo.import_records([record("a", star_count=5), record("new-1"), record("new-2", id=1)])
 
-    assert repo.all() == before
+    assert list(repo.iter_all()) == before
 
 
 def test_a_field_a_record_leaves_out_keeps_the_stored_value(repo):
@@ -117,7 +112,7 @@ def test_a_field_a_record_leaves_out_keeps_the_stored_value(repo):
 
     assert (summary.inserted, summary.updated, summary.unchanged) == (1, 1, 1)
     fields = ("star_count", "description", "full_description", "collection_id")
-    found = {image.name: tuple(getattr(image, f) for f in fields) for image in repo.all()}
+    found = {image.name: tuple(getattr(image, f) for f in fields) for image in repo.iter_all()}
     assert found == {
         "a": (99, "a image", "The a image.", 7),
         "b": (10, "b image", "The b image.", 7),
@@ -127,13 +122,13 @@ def test_a_field_a_record_leaves_out_keeps_the_stored_value(repo):
 
 def test_a_failing_import_writes_nothing(repo):
     repo.import_records([record("nginx")])
-    before = repo.all()
+    before = list(repo.iter_all())
 
     # The database's own check refuses a negative count half-way through the batch.
     with pytest.raises(IntegrityError, match="pull_count_non_negative"):
         repo.import_records([record("nginx", star_count=5), record("redis", pull_count=-1)])
 
-    assert repo.all() == before
+    assert list(repo.iter_all()) == before
     with repo._engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(images)).scalar_one() == 1
 
@@ -152,7 +147,7 @@ def test_sqlite_stages_dates_as_sqlalchemy_stores_them(moment):
     # The import's shortcut for SQLite dates must write SQLAlchemy's own text, or the change
     # check would compare unequal texts and an unchanged image would count as updated.
     dialect = sqlite.dialect()
-    column = _staging_table().c.last_updated
+    column = staging_table().c.last_updated
     sqlalchemy_text = column.type.dialect_impl(dialect).bind_processor(dialect)(moment)
 
     assert _to_driver(column, dialect)(moment) == sqlalchemy_text
@@ -171,14 +166,14 @@ def test_postgresql_refuses_nul_in_the_bulk_load_and_writes_nothing(postgresql_e
     # database error every other statement raises.
     repo = SqlImageRepository(postgresql_engine)
     repo.import_records([record("nginx", id=7)])
-    before = repo.all()
+    before = list(repo.iter_all())
 
     with pytest.raises(DataError, match="0x00"):
         repo.import_records([record("redis", id=8), record("bad", description="a\x00b")])
 
-    assert repo.all() == before
+    assert list(repo.iter_all()) == before
     repo.import_records([record("redis", id=8)])  # the connection is fine afterwards
-    assert {image.name: image.id for image in repo.all()} == {"nginx": 7, "redis": 8}
+    assert {image.name: image.id for image in repo.iter_all()} == {"nginx": 7, "redis": 8}
 
 
 @pytest.mark.parametrize("given_id", [None, 7, "absent"])

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 import swr_official_images.cli.progress
+import swr_official_images.store.image_import
 import swr_official_images.store.images
+import swr_official_images.store.staging
 from swr_official_images.store.db import images
 from tests.conftest import NESTED_IMAGE, run_cli
 
@@ -239,14 +241,14 @@ def test_an_invalid_import_leaves_the_catalog_exactly_as_it_was(database_url, en
 def test_a_failure_while_writing_rolls_everything_back(database_url, engine, tmp_path, monkeypatch):
     run_cli(database_url, "import", str(write_json(tmp_path / "base.json", [image("a")])))
     before = snapshot(engine)
-    load = swr_official_images.store.images._bulk_load
+    load = swr_official_images.store.image_import.bulk_load
 
     def load_then_fail(conn, staging, records, progress):
         load(conn, staging, records, progress)
         conn.execute(images.update().values(star_count=0))  # a write that must not survive
         raise ConnectionError("the database went away mid-import")
 
-    monkeypatch.setattr(swr_official_images.store.images, "_bulk_load", load_then_fail)
+    monkeypatch.setattr(swr_official_images.store.image_import, "bulk_load", load_then_fail)
     changed = write_json(tmp_path / "c.json", [image("a", star_count=1), image("b")])
 
     with pytest.raises(ConnectionError):
@@ -315,7 +317,7 @@ def test_export_into_a_fresh_database_reproduces_the_catalog(
 
 def test_progress_is_plain_lines_without_a_terminal(database_url, tmp_path, monkeypatch):
     monkeypatch.setattr(swr_official_images.cli.progress, "_PLAIN_PROGRESS_EVERY", 10)
-    monkeypatch.setattr(swr_official_images.store.images, "_LOAD_BATCH", 10)
+    monkeypatch.setattr(swr_official_images.store.staging, "LOAD_BATCH", 10)
     path = write_lines(tmp_path / "c.jsonl", [image(f"img-{i}") for i in range(25)])
 
     result = run_cli(database_url, "import", str(path))
@@ -390,13 +392,13 @@ def test_the_cyclic_collector_is_paused_during_an_import_only(database_url, tmp_
     # The import runs without the cyclic garbage collector (its passes cost a tenth of the CPU
     # time); it must be back on afterwards, whether the import succeeded or failed.
     during = []
-    load = swr_official_images.store.images._bulk_load
+    load = swr_official_images.store.image_import.bulk_load
 
     def load_and_look(conn, staging, records, progress):
         during.append(gc.isenabled())
         return load(conn, staging, records, progress)
 
-    monkeypatch.setattr(swr_official_images.store.images, "_bulk_load", load_and_look)
+    monkeypatch.setattr(swr_official_images.store.image_import, "bulk_load", load_and_look)
     good = write_lines(tmp_path / "good.jsonl", [image("a"), image("b")])
     bad = write_lines(tmp_path / "bad.jsonl", [image("c"), image("Upper")])
 
@@ -453,14 +455,14 @@ def test_ctrl_c_during_an_import_is_one_line_exit_130_and_writes_nothing(
 ):
     run_cli(database_url, "import", str(write_json(tmp_path / "base.json", [image("a")])))
     before = snapshot(engine)
-    load = swr_official_images.store.images._bulk_load
+    load = swr_official_images.store.image_import.bulk_load
 
     def load_then_interrupt(conn, staging, records, progress):
         load(conn, staging, records, progress)
         conn.execute(images.update().values(star_count=0))  # a write that must not survive
         raise KeyboardInterrupt  # what Python raises on SIGINT, wherever the import is
 
-    monkeypatch.setattr(swr_official_images.store.images, "_bulk_load", load_then_interrupt)
+    monkeypatch.setattr(swr_official_images.store.image_import, "bulk_load", load_then_interrupt)
     changed = write_json(tmp_path / "c.json", [image("a", star_count=1), image("b")])
 
     result = run_cli(database_url, "import", str(changed))

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from swr_official_images.store.db import api_tokens
 from swr_official_images.store.tokens import (
-    RejectReason,
     TokenError,
-    TokenRejected,
+    TokenRefusal,
+    TokenRefused,
     TokenStore,
     hash_token,
 )
@@ -35,10 +35,10 @@ def test_a_token_is_stored_only_as_its_hash(engine):
     assert all(token not in str(value) for value in rows[0].values())
 
 
-def rejection(store: TokenStore, token: str) -> TokenRejected:
-    with pytest.raises(TokenRejected) as rejected:
+def refusal(store: TokenStore, token: str) -> TokenRefused:
+    with pytest.raises(TokenRefused) as refused:
         store.verify(token)
-    return rejected.value
+    return refused.value
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,8 @@ def test_verify_accepts_only_the_issued_token(engine, alter):
     token = store.create("ci")
 
     assert store.verify(token).name == "ci"
-    refused = rejection(store, alter(token))
-    assert refused.reason is RejectReason.UNKNOWN
+    refused = refusal(store, alter(token))
+    assert refused.reason is TokenRefusal.UNKNOWN
     assert refused.name is None
 
 
@@ -63,8 +63,8 @@ def test_expired_tokens_are_refused_as_expired(engine):
 
     assert store.verify(token).name == "short"
     clock.now += timedelta(minutes=5)
-    refused = rejection(store, token)
-    assert (refused.reason, refused.name) == (RejectReason.EXPIRED, "short")
+    refused = refusal(store, token)
+    assert (refused.reason, refused.name) == (TokenRefusal.EXPIRED, "short")
     assert token not in str(refused)
     assert store.list()[0].state(clock.now) == "expired"
 
@@ -77,13 +77,13 @@ def test_revoked_tokens_are_refused_as_revoked_and_revoking_twice_is_harmless(en
     store.revoke("ci")
     store.revoke("ci")
 
-    assert (rejection(store, token).reason, rejection(store, token).name) == (
-        RejectReason.REVOKED,
+    assert (refusal(store, token).reason, refusal(store, token).name) == (
+        TokenRefusal.REVOKED,
         "ci",
     )
     # Revoked and then expired: still revoked, the operator's decision.
     clock.now += timedelta(hours=1)
-    assert rejection(store, token).reason is RejectReason.REVOKED
+    assert refusal(store, token).reason is TokenRefusal.REVOKED
     assert not store.any_active()
 
 

@@ -13,7 +13,7 @@ from functools import cache
 import schemathesis
 from hypothesis import strategies as st
 
-from swr_official_images.catalog.files import sample_catalog
+from swr_official_images.catalog.sample import sample_catalog
 from tests.conftest import NESTED_IMAGE
 
 

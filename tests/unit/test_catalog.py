@@ -6,13 +6,17 @@ import json
 
 import pytest
 
-from swr_official_images.catalog.files import (
-    CatalogError,
-    CatalogFormat,
-    read_catalog,
-    sample_catalog,
-)
+from swr_official_images.catalog.errors import CatalogError
+from swr_official_images.catalog.files import open_catalog
+from swr_official_images.catalog.parsing import CatalogFormat
+from swr_official_images.catalog.sample import sample_catalog
 from tests.conftest import NESTED_IMAGE, record_to_json
+
+
+def read_catalog(path, catalog_format=CatalogFormat.AUTO, namespace=None) -> list:
+    """Every record of a (small) file, validated, with where it is."""
+    with open_catalog(path, catalog_format, namespace) as records:
+        return list(records)
 
 
 def write(tmp_path, records) -> object:

@@ -5,8 +5,8 @@ and a query. Found and not-found answers live in separate caches, so a flood of 
 or images only ever churns the small not-found cache and never evicts the entries in use.
 
 Whoever starts a load, a request that missed or a refresh ahead of expiry
-(swr_official_images.store.cache), the load itself fills the caches when it ends, stamped with
-the time it began.
+(swr_official_images.store.ttl_cache), the load itself fills the caches when it ends, stamped
+with the time it began.
 """
 
 from __future__ import annotations
@@ -16,29 +16,23 @@ from collections.abc import Hashable
 from functools import partial
 from typing import Any, cast
 
-from swr_official_images.store.cache import MISSING, SingleFlight, TtlLru
-from swr_official_images.store.images import (
-    Image,
-    ImageNotFound,
-    ReaderBusy,
-    SqlImageRepository,
-    SqliteImageReader,
-)
+from swr_official_images.domain import Image, ImageNotFound, ImageRepository, LoopReader, ReaderBusy
 from swr_official_images.store.tokens import (
-    RejectReason,
     TokenInfo,
-    TokenRejected,
+    TokenRefusal,
+    TokenRefused,
     TokenStore,
     hash_token,
     utc_now,
 )
+from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
 
 # Not-found answers worth remembering: enough for a client retrying a few names, few enough
 # that a flood costs little memory. They are not refreshed ahead: they just expire.
 NEGATIVE_CACHE_SIZE = 1024
 
 # Why a token was refused, and its name when it was found (expired, revoked).
-TokenRefusal = tuple[RejectReason, str | None]
+RefusedToken = tuple[TokenRefusal, str | None]
 
 
 class CachedTokens:
@@ -50,11 +44,11 @@ class CachedTokens:
         # and again chains every raise into its traceback, so each request's frames stayed
         # alive until a full collection, which then stopped the loop for 50-100 ms under a
         # flood of refused requests.
-        self.refused: TtlLru[TokenRefusal] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
+        self.refused: TtlLru[RefusedToken] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
 
     async def verify(self, token: str) -> TokenInfo:
-        """The record of an active token; `TokenRejected` says why any other is refused."""
+        """The record of an active token; `TokenRefused` says why any other is refused."""
         key = hash_token(token)
         known, due = self.known.lookup(key)
         if known is not MISSING:
@@ -64,12 +58,12 @@ class CachedTokens:
             # Expiry is exact, not up to the time-to-live late: the record says when.
             state = info.state(utc_now())
             if state != "active":
-                raise TokenRejected(RejectReason(state), info.name)
+                raise TokenRefused(TokenRefusal(state), info.name)
             return info
         refused = self.refused.get(key)
         if refused is not MISSING:
-            reason, name = cast(TokenRefusal, refused)
-            raise TokenRejected(reason, name)
+            reason, name = cast(RefusedToken, refused)
+            raise TokenRefused(reason, name)
         # The store does blocking I/O: keep it off the event loop.
         return await self.loads.run(key, self.store.verify, token, done=self._filler(key))
 
@@ -82,7 +76,7 @@ class CachedTokens:
         error = load.exception()
         if error is None:
             self.known.put(key, load.result(), loaded_at)
-        elif isinstance(error, TokenRejected):
+        elif isinstance(error, TokenRefused):
             self.known.discard(key)
             self.refused.put(key, (error.reason, error.name), loaded_at)
         # Any other failure (the database out of reach) fills nothing: it reaches whoever
@@ -98,7 +92,7 @@ ImageRow = tuple[Any, ...]
 
 
 class CachedImages:
-    def __init__(self, repository: SqlImageRepository, size: int, ttl: float) -> None:
+    def __init__(self, repository: ImageRepository, size: int, ttl: float) -> None:
         self.repository = repository
         # Entries are one image each (about a kilobyte): the size bounds the memory, whatever
         # the catalog's.
@@ -106,11 +100,11 @@ class CachedImages:
         self.missing: TtlLru[None] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
         # Opened at the first miss, in the process that serves (a worker, not its parent).
-        self._loop_reader: SqliteImageReader | None = None
+        self._loop_reader: LoopReader | None = None
         self._loop_reader_checked = False
 
     def _read_on_loop(self, namespace: str, name: str) -> Image | None:
-        """The image read through the SQLite loop reader, or None when there is none or it
+        """The image read through the loop reader (SQLite's), or None when there is none or it
         would have to wait for a lock; `ImageNotFound` when the catalog has no such image."""
         if not self._loop_reader_checked:
             self._loop_reader = self.repository.loop_reader()

@@ -82,9 +82,6 @@ class TtlLru(Generic[V]):
     def discard(self, key: Hashable) -> None:
         self._entries.pop(key, None)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 class SingleFlight:
     """One load per key at a time: callers asking for a key being loaded wait for that load.
