@@ -6,7 +6,7 @@ that stores must offer. Nothing here knows SQL or HTTP: `ImageNotFound` becomes 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -188,4 +188,23 @@ class ImageRepository(Protocol):
 
     def loop_reader(self) -> LoopReader | None:
         """A reader fit to run on the event loop, where the store allows one."""
+        ...
+
+
+class ImageCatalog(ImageRepository, Protocol):
+    """The catalog as the command line writes and reads it whole: import and export."""
+
+    def is_empty(self) -> bool: ...
+
+    def iter_all(self, batch: int = 10_000) -> Iterator[Image]:
+        """Every image in id order, streamed (a catalog may not fit in memory twice)."""
+        ...
+
+    def import_records(
+        self,
+        records: Iterable[ImageRecord] | Iterable[tuple[str, ImageRecord]],
+        progress: Callable[[int], object] | None = None,
+    ) -> ImportSummary:
+        """Inserts new images and updates changed ones in one transaction: every record lands
+        or none does (`ImportConflict`)."""
         ...

@@ -6,6 +6,7 @@ import sys
 
 from sqlalchemy import Engine
 
+from swr_official_images.domain import ImageCatalog
 from swr_official_images.settings import Settings
 from swr_official_images.store.access_keys import AccessKeyStore
 from swr_official_images.store.db import make_engine
@@ -46,7 +47,7 @@ class Stores:
         return self._engine
 
     @property
-    def images(self) -> SqlImageRepository:
+    def images(self) -> ImageCatalog:
         return SqlImageRepository(self.engine)
 
     @property
