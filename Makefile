@@ -12,8 +12,9 @@ GENERATE = PATH="$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
 	--path openapi.yaml --config openapi-python-client.yaml --meta pdm \
 	--custom-template-path client-templates
 
-# Where `make docs` writes the reference page (index.html).
+# Where `make docs` writes the site (index.html), and the Redoc reference it includes.
 DOCS ?= build/docs
+REFERENCE := $(DOCS).reference/index.html
 # Where `make client-dist` puts the client's sdist and wheel.
 DIST ?= dist
 # The last released spec: `make check-breaking` compares openapi.yaml with it, `make release`
@@ -39,7 +40,7 @@ BENCH_ARGS ?=
 BENCH_QUICK = --records 100000 --stores sqlite --rounds 2 --duration 3 --warmup 1
 BENCH_FRAMEWORKS = --parts frameworks --stores sqlite --rounds 3 --duration 5
 
-.PHONY: help install node-tools serve migrate test test-fast fuzz bench lint typecheck check-breaking release format generate check-generated client-dist docs clean
+.PHONY: help install node-tools serve migrate test test-fast fuzz bench lint typecheck check-breaking release format generate check-generated client-dist docs docs-generate bench-chart clean
 
 help:
 	@echo "make serve            run the API on 127.0.0.1:8080 (SQLite under var/, sample catalog, dev token)"
@@ -55,7 +56,9 @@ help:
 	@echo "make check-breaking   fail on a change that breaks clients of $(RELEASED_SPEC) (part of make lint)"
 	@echo "make release          make openapi.yaml the released spec (after raising info.version)"
 	@echo "make client-dist      build the client's sdist and wheel into $(DIST)/"
-	@echo "make docs             render openapi.yaml to $(DOCS)/index.html, one page that works offline"
+	@echo "make docs             build the documentation site into $(DOCS)/ (opens from disk, offline)"
+	@echo "make docs-generate    regenerate docs/generated/ (settings, command line, metrics tables)"
+	@echo "make bench-chart      draw docs/img/frameworks.svg from bench/results/latest.json"
 
 install: $(STAMP)
 
@@ -133,13 +136,22 @@ client-dist: $(STAMP)
 	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir $(DIST) $(CLIENT)
 	rm -rf $(CLIENT)/.pdm-build
 
-# Redoc through Redocly's CLI, its bundle inlined (no CDN); no telemetry, no update check. The
-# page's template forbids loading anything from another host (Redoc's logo would come from its
-# CDN).
-docs: $(NODE_STAMP)
+# The site: Redoc's page first (through Redocly's CLI, its bundle inlined: no CDN; no telemetry,
+# no update check; its template forbids loading anything from another host, Redoc's logo
+# included), then MkDocs in strict mode, which takes the page in as reference/index.html.
+docs: $(STAMP) $(NODE_STAMP)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	$(NODE_BIN)/redocly build-docs openapi.yaml --inlineBundle --template docs/redoc.hbs \
-		--output $(DOCS)/index.html
+		--output $(REFERENCE)
+	SWR_DOCS_REFERENCE=$(REFERENCE) $(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS)
+
+# The docs' tables generated from their sources: settings, command line, metrics.
+docs-generate: $(STAMP)
+	$(BIN)/python -m tools.docs
+
+# The framework comparison's chart, from the last `make bench` run's JSON.
+bench-chart: $(STAMP)
+	$(BIN)/python -m bench.chart bench/results/latest.json docs/img/frameworks.svg
 
 clean:
 	rm -rf $(VENV) node_modules dist build test-results .pytest_cache .ruff_cache .mypy_cache
