@@ -143,7 +143,7 @@ docs: $(STAMP) $(NODE_STAMP)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	$(NODE_BIN)/redocly build-docs openapi.yaml --inlineBundle --template docs/redoc.hbs \
 		--output $(REFERENCE)
-	SWR_DOCS_REFERENCE=$(REFERENCE) $(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS)
+	NO_MKDOCS_2_WARNING=1 SWR_DOCS_REFERENCE=$(REFERENCE) $(BIN)/mkdocs build --strict --site-dir $(DOCS)
 
 # The docs' tables generated from their sources: settings, command line, metrics.
 docs-generate: $(STAMP)
