@@ -35,7 +35,8 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     reference = os.environ.get("SWR_DOCS_REFERENCE")
     if not reference or not Path(reference).is_file():
         raise PluginError(
-            "SWR_DOCS_REFERENCE must name the Redoc page to include: build the site with `make docs`"
+            "SWR_DOCS_REFERENCE must name the Redoc page to include: "
+            "build the site with `make docs`"
         )
     files.append(File.generated(config, REFERENCE_URI, abs_src_path=str(Path(reference).resolve())))
     return files
