@@ -1,6 +1,6 @@
-"""The top README's snippets, run as a new user runs them: against what `make serve` serves (the
-bundled sample catalog, the development token it prints), its Python in a fresh directory, and
-the curl line with the answer it shows."""
+"""The snippets of the README and of every docs page, run as a new user runs them: against what
+`make serve` serves (the bundled sample catalog, the development token it prints), each
+document's Python in a fresh directory, and the curl lines with the answers they show."""
 
 from __future__ import annotations
 
@@ -22,12 +22,11 @@ import pytest
 
 from swr_official_images.catalog.sample import sample_catalog
 from tests.conftest import free_port, fresh_database, require_postgres
-from tests.support.snippets import code_blocks, substitute
+from tests.support.snippets import blocks_of, code_blocks, documents, name, substitute
 
 pytestmark = pytest.mark.slow  # runs `make serve` as its own process
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
 T = TypeVar("T")
 TOKEN = re.compile(r"swr_[A-Za-z0-9_-]{43}")
 
@@ -83,7 +82,7 @@ def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
 
 
 def sh_blocks() -> list[str]:
-    return code_blocks(README.read_text(encoding="utf-8"), "sh")
+    return [block for _, block in blocks_of("sh")]
 
 
 def run_sh(block: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -97,21 +96,21 @@ def run_sh(block: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.Comp
     )
 
 
-def readme_key_create(database_url: str) -> str:
-    """The README's `key create` line, run as written from the checkout; its stdout."""
+def docs_key_create(database_url: str) -> str:
+    """The docs' `key create` line, run as written from the checkout; its stdout."""
     [block] = [b for b in sh_blocks() if " key create " in b]
     result = run_sh(block, {"SWR_DATABASE_URL": database_url})
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def test_every_command_line_of_the_readme_is_in_a_form_that_runs():
+def test_every_command_line_of_the_docs_is_in_a_form_that_runs():
     """The command is in .venv/bin, not on PATH: every line that runs it says so."""
-    markdown = README.read_text(encoding="utf-8")
-    indented = re.findall(r"^    (\S.*)$", markdown, re.MULTILINE)
-    lines = [line for block in sh_blocks() for line in block.splitlines()] + indented
+    lines = [line for block in sh_blocks() for line in block.splitlines()]
+    for document in documents():
+        lines += re.findall(r"^    (\S.*)$", document.read_text(encoding="utf-8"), re.MULTILINE)
     commands = [line for line in lines if re.search(r"(^|\s)(\S*/)?swr-official-images\s", line)]
-    assert commands, "the README shows no command line"
+    assert commands, "the docs show no command line"
     for line in commands:
         assert line.startswith(".venv/bin/swr-official-images "), line
     version = run_sh(".venv/bin/swr-official-images --version", {})
@@ -128,7 +127,7 @@ def test_make_serve_serves_the_sample_catalog_with_the_token_it_prints(make_serv
             assert response.status_code == 200, (record.name, response.text)
 
 
-def test_readme_postgresql_block_runs_as_written(make_serve, tmp_path):
+def test_postgresql_block_runs_as_written(make_serve, tmp_path):
     require_postgres()
     [block] = [b for b in sh_blocks() if "postgresql+psycopg://" in b]
     port = free_port()
@@ -179,8 +178,14 @@ def test_readme_postgresql_block_runs_as_written(make_serve, tmp_path):
             err.close()
 
 
-def test_readme_curl_line_answers_what_the_readme_shows(make_serve):
-    markdown = README.read_text(encoding="utf-8")
+CURL_DOCUMENTS = [
+    d for d in documents() if any(b.startswith("curl ") for b in code_blocks(d.read_text(), "sh"))
+]
+
+
+@pytest.mark.parametrize("document", CURL_DOCUMENTS, ids=name)
+def test_curl_line_answers_what_the_page_shows(make_serve, document):
+    markdown = document.read_text(encoding="utf-8")
     [curl] = [block for block in code_blocks(markdown, "sh") if block.startswith("curl ")]
     shown = json.loads(code_blocks(markdown, "json")[0])
     command = substitute(
@@ -197,27 +202,7 @@ def test_readme_curl_line_answers_what_the_readme_shows(make_serve):
     assert json.loads(result.stdout) == shown, result.stdout
 
 
-def test_readme_python_snippets_run(make_serve, tmp_path):
-    blocks = code_blocks(README.read_text(encoding="utf-8"), "python")
-    assert blocks, "README.md has no Python snippet"
-    access_key_id, secret = readme_key_create(make_serve.database_url).split()
-    program = substitute(
-        "\n\n".join(blocks),
-        {
-            "http://127.0.0.1:8080": make_serve.base_url,
-            '"swr_…"': repr(make_serve.token),
-            '"AK…"': repr(access_key_id),
-            '"SK…"': repr(secret),
-        },
-    )
-    script = tmp_path / "readme.py"
-    script.write_text(program, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    lines = result.stdout.splitlines()
+def client_page_printed(lines: list[str], output: str) -> None:
     assert "nginx 123123123 2017-10-16 21:33:44" in lines, output
     assert any("name='library/nginx'" in line for line in lines), output
     # The walk through all pages met every image `make serve` loaded, and the prefix the nested.
@@ -232,8 +217,43 @@ def test_readme_python_snippets_run(make_serve, tmp_path):
     assert sum("name='library/nginx'" in line for line in lines) == 2, output
 
 
-def test_readme_access_line_has_the_fields_in_the_order_serve_writes_them(make_serve):
-    [shown] = [b for b in code_blocks(README.read_text(encoding="utf-8"), "json") if "access" in b]
+def readme_printed(lines: list[str], output: str) -> None:
+    assert "nginx 123123123 2017-10-16 21:33:44" in lines, output
+
+
+# What a document's Python prints, where it prints something; the rest assert for themselves.
+PRINTED = {"README.md": readme_printed, "docs/client.md": client_page_printed}
+PYTHON_DOCUMENTS = [d for d in documents() if code_blocks(d.read_text(), "python")]
+
+
+def test_the_printed_checks_name_documents_with_python():
+    assert set(PRINTED) <= {name(d) for d in PYTHON_DOCUMENTS}
+
+
+@pytest.mark.parametrize("document", PYTHON_DOCUMENTS, ids=name)
+def test_python_snippets_run(make_serve, tmp_path, document):
+    """A document's Python blocks, in order, as one program: a block may use an earlier one's."""
+    blocks = code_blocks(document.read_text(encoding="utf-8"), "python")
+    program = "\n\n".join(blocks)
+    replacements = {"http://127.0.0.1:8080": make_serve.base_url, '"swr_…"': repr(make_serve.token)}
+    if '"AK…"' in program:
+        access_key_id, secret = docs_key_create(make_serve.database_url).split()
+        replacements |= {'"AK…"': repr(access_key_id), '"SK…"': repr(secret)}
+    replacements = {old: new for old, new in replacements.items() if old in program}
+    assert "http://127.0.0.1:8080" in replacements, "the snippets call no server"
+    script = tmp_path / "snippets.py"
+    script.write_text(substitute(program, replacements), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    if check := PRINTED.get(name(document)):
+        check(result.stdout.splitlines(), output)
+
+
+def test_access_line_has_the_fields_in_the_order_serve_writes_them(make_serve):
+    [shown] = [b for _, b in blocks_of("json") if '"logger": "access"' in b]
     httpx.get(
         make_serve.base_url + "/v2/manage/dockerhub/namespaces/official/repos/nginx",
         headers={"X-Auth-Token": make_serve.token},
@@ -250,10 +270,3 @@ def test_readme_access_line_has_the_fields_in_the_order_serve_writes_them(make_s
 
     written = wait_until(access_line, timeout=10, what="an access line")
     assert list(json.loads(shown)) == list(written)
-
-
-def test_readme_configuration_table_is_one_table():
-    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1]
-    section = section.split("\n## ", 1)[0]
-    rows = [n for n, line in enumerate(section.splitlines()) if line.startswith("|")]
-    assert rows == list(range(rows[0], rows[-1] + 1)), "a blank line cuts the table in two"
