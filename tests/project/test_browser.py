@@ -1,15 +1,17 @@
-"""In a real browser: the reference page of `make docs`, offline, and Swagger UI on a live server
-used as a person would (Authorize, Try it out, Execute)."""
+"""In a real browser: the documentation site of `make docs` opened from disk with the network
+blocked (every page of its navigation, its search, its Redoc reference), and Swagger UI on a live
+server used as a person would (Authorize, Try it out, Execute)."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, output_folder, require_browser
 from tests.support.contract import expected_error_code, resolve
@@ -47,13 +49,37 @@ def screenshots(request) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference_page(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("docs")
+def site(tmp_path_factory) -> Path:
+    """`make docs` into a folder of the test's own: the site, as a reader opens it from disk."""
+    out = tmp_path_factory.mktemp("docs") / "site"
     result = subprocess.run(
         ["make", "-s", "docs", f"DOCS={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return out / "index.html"
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_page(site) -> Path:
+    return site / "reference" / "index.html"
+
+
+def offline(page) -> Callable[[], list[str]]:
+    """Block the network: every request that is not for a file is refused and remembered, as is
+    every console error and uncaught exception. Returns what went wrong so far."""
+    problems: list[str] = []
+
+    def route(route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            problems.append(f"request to {route.request.url}")
+            route.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return lambda: problems
 
 
 def slug(tag: str) -> str:
@@ -72,24 +98,73 @@ def operations(spec: dict):
                 yield item, item[method]
 
 
-def test_make_docs_writes_one_page_that_needs_no_network(reference_page):
-    html = reference_page.read_text(encoding="utf-8")
-    assert not re.search(r"<script[^>]+src=", html), "a script is loaded from elsewhere"
-    assert not re.search(r"<link[^>]+href=\"https?:", html), "a resource is fetched from elsewhere"
+def test_make_docs_writes_a_site_that_needs_no_network(site):
+    """Nothing in the site is fetched from another host: no script, style, font or image."""
+    remote = re.compile(
+        r"""(<(script|img|iframe)[^>]+src|<link[^>]+href|url\()\s*=?\s*["']?https?:"""
+    )
+    files = [p for p in site.rglob("*") if p.suffix in {".html", ".css", ".js"}]
+    assert (site / "reference" / "index.html") in files
+    assert (site / "search" / "search_index.js").is_file(), "no offline search index"
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        match = remote.search(text)
+        assert match is None, (str(path.relative_to(site)), match and match.group())
+
+
+def navigation() -> list[tuple[str, str]]:
+    """The site's pages as mkdocs.yml lists them: (title, page)."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    return [next(iter(entry.items())) for entry in config["nav"]]
+
+
+def test_the_site_from_disk_every_page_and_the_search(browser, screenshots, site, spec):
+    page = browser.new_page()
+    problems = offline(page)
+    page.goto((site / "index.html").as_uri())
+    sidebar = page.locator(".md-sidebar--primary")
+    shot = 0
+    for title, source in navigation():
+        sidebar.get_by_role("link", name=title, exact=True).first.click()
+        page.wait_for_url(re.compile(re.escape(source.replace(".md", ".html")) + "$"))
+        heading = page.locator("article h1").first
+        heading.wait_for()
+        assert heading.inner_text().strip(), source
+        shot += 1
+        page.screenshot(path=screenshots / f"{shot:02d}-{source.removesuffix('.md')}.png")
+
+    # The Reference page leads to the Redoc page, which renders from disk too.
+    page.get_by_role("link", name="Open the API reference").click()
+    page.wait_for_url(re.compile(r"reference/index\.html$"))
+    page.get_by_text(spec["info"]["title"]).first.wait_for()
+    shot += 1
+    page.screenshot(path=screenshots / f"{shot:02d}-reference-redoc.png")
+    page.go_back()
+
+    # Search, as a reader uses it: type, see results, follow one.
+    search = page.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially("If-None-Match", delay=20)
+    result = page.locator(".md-search-result__link", has_text="Conditional requests").first
+    result.wait_for()
+    shot += 1
+    page.screenshot(path=screenshots / f"{shot:02d}-search.png")
+    result.click()
+    page.wait_for_url(re.compile(r"/api\.html(\?[^#]*)?#conditional-requests$"))
+    page.get_by_text("If-None-Match").first.wait_for()
+    shot += 1
+    page.screenshot(path=screenshots / f"{shot:02d}-search-result.png")
+
+    assert problems() == []
 
 
 def test_the_reference_page_renders_every_operation_parameter_and_response(
     browser, screenshots, reference_page, spec
 ):
     page = browser.new_page()
-    # Offline: nothing leaves the machine. A request that gets as far as the network comes here
-    # (one the page's own policy refuses never does).
-    sent = []
-    page.route(
-        re.compile(r"^https?://"), lambda route: (sent.append(route.request.url), route.abort())
-    )
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Offline: nothing leaves the machine (a request the page's own policy refuses never gets
+    # as far as the network: not even Redoc's logo from its CDN).
+    problems = offline(page)
     page.goto(reference_page.as_uri())
 
     for item, operation in operations(spec):
@@ -114,8 +189,7 @@ def test_the_reference_page_renders_every_operation_parameter_and_response(
             assert section.get_by_text(text).first.is_visible(), (anchor, status, text)
         section.screenshot(path=screenshots / f"reference-{operation['operationId']}.png")
 
-    assert errors == []
-    assert sent == []  # not even Redoc's logo from its CDN
+    assert problems() == []
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
