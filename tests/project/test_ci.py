@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_ci_runs_lint_and_the_tests_with_postgresql_required(tmp_path):
+def test_ci_runs_lint_docs_and_the_tests_with_postgresql_required(tmp_path):
     require_postgres()  # otherwise .ci/run would spend its time trying to start one
     calls = tmp_path / "calls"
     stand_in = tmp_path / "bin" / "make"
@@ -34,5 +34,6 @@ def test_ci_runs_lint_and_the_tests_with_postgresql_required(tmp_path):
 
     assert calls.read_text(encoding="utf-8").splitlines() == [
         "lint SWR_TEST_REQUIRE_POSTGRES=1",
+        "docs SWR_TEST_REQUIRE_POSTGRES=1",
         "test SWR_TEST_REQUIRE_POSTGRES=1",
     ]
