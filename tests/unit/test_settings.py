@@ -23,8 +23,6 @@ from swr_official_images.settings import (
 )
 from tests.conftest import run_cli
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
 
 def test_built_directly_settings_hold_only_what_the_code_says(monkeypatch, tmp_path):
     monkeypatch.setenv("SWR_PORT", "9000")
@@ -153,22 +151,6 @@ def test_the_cli_stops_with_status_2_and_one_line(monkeypatch, tmp_path, argv, e
     assert result.err.startswith(line) and result.err.count("\n") == 1, result.err
     assert "(allowed: " in result.err
     assert not database.exists(), "a bad setting must stop the command before it starts"
-
-
-def _readme_configuration_rows() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    return [line for line in section.splitlines() if line.startswith("| `")]
-
-
-def test_the_readme_table_lists_exactly_the_settings():
-    documented = set()
-    for row in _readme_configuration_rows():
-        documented.update(re.findall(r"`([^`]+)`", row.split("|")[1]))
-
-    expected = {info.variable for info in setting_infos()}
-    expected |= {info.flag for info in setting_infos() if info.flag}
-    assert documented == expected
 
 
 def test_serve_help_lists_every_variable(capsys):
