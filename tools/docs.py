@@ -5,7 +5,8 @@
 
 - settings.md: every setting of the settings model (its variable, `serve` flag, default, allowed
   values and meaning), as `serve --help` lists them;
-- cli.md: every command of the argument parser, with its usage and arguments;
+- cli.md: every command of the argument parser (`cli/parser.py` and the command groups' modules),
+  with its usage and arguments;
 - metrics.md: every metric the service registers, with its type, labels and help text.
 
 The pages include them (pymdownx.snippets); a test runs `--check`.
@@ -14,11 +15,9 @@ The pages include them (pymdownx.snippets); a test runs `--check`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "generated"
@@ -37,7 +36,8 @@ def cell(text: str) -> str:
 
 
 def settings_table() -> str:
-    from swr_official_images.settings import DEFAULT_DATABASE_URL, display_value, setting_infos
+    from swr_official_images.cli.config import display_value
+    from swr_official_images.settings import DEFAULT_DATABASE_URL, setting_infos
 
     rows = ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
     for info in setting_infos():
@@ -84,7 +84,7 @@ def arguments(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def cli_reference() -> str:
-    from swr_official_images.cli import build_parser
+    from swr_official_images.cli.parser import build_parser
     from swr_official_images.settings import DEFAULT_DATABASE_URL
 
     parser = build_parser()
@@ -92,7 +92,7 @@ def cli_reference() -> str:
         f"(default: {DEFAULT_DATABASE_URL})", "(see Configuration)"
     )
     parts = [
-        header("the argument parser (`swr_official_images/cli.py`)"),
+        header("the argument parser (`swr_official_images/cli/`)"),
         f"### `{parser.prog}`\n\n{description}\n",
         "| argument | meaning |\n|---|---|\n" + "\n".join(arguments(parser)) + "\n",
     ]
@@ -109,19 +109,13 @@ def cli_reference() -> str:
 
 
 def metrics_table() -> str:
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one process's registry, not the workers'
-    from swr_official_images.ops.metrics import Metrics
+    from swr_official_images.ops.metrics import METRICS
 
-    metrics = Metrics("VERSION", "SPEC_VERSION")
-    assert metrics.registry is not None
-    # prometheus_client keeps the metric objects, with their label names, only there.
-    collectors: list[Any] = list(metrics.registry._collector_to_names)
     rows = ["| metric | type | labels | what |", "|---|---|---|---|"]
-    for collector in collectors:
-        kind = collector._type
-        name = collector._name + ("_total" if kind == "counter" else "")
-        labels = ", ".join(f"`{label}`" for label in collector._labelnames)
-        rows.append(f"| `{name}` | {kind} | {labels} | {cell(collector._documentation)} |")
+    for metric in METRICS:
+        name = metric.name + ("_total" if metric.kind == "counter" else "")
+        labels = ", ".join(f"`{label}`" for label in metric.labels)
+        rows.append(f"| `{name}` | {metric.kind} | {labels} | {cell(metric.documentation)} |")
     return header("the metric definitions (`swr_official_images/ops/metrics.py`)") + (
         "\n".join(rows) + "\n"
     )
