@@ -4,7 +4,8 @@ validated, and passed to `create_app` explicitly.
 Precedence, highest first: a command-line flag, an environment variable, a line of `.env` in the
 working directory, the default below. `.env` is read strictly (`env_file.read_dotenv`). Each field's
 `setting(...)` also documents it: the variable's meaning and what it allows feed `serve --help`,
-the `config` command, error messages and (checked by a test) the README's configuration table.
+the `config` command, error messages and the docs' configuration table (generated from them by
+`make docs-generate`; a test checks it is current).
 """
 
 from __future__ import annotations
