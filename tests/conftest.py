@@ -143,6 +143,15 @@ def each_spec_validated_once() -> Iterator[None]:
         yield
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow tests run first. pytest-xdist hands tests out in collection order, so a
+    long test collected last (the browser's, say) would run alone at the end while the other
+    workers wait; started first, the short tests fill in around it. Each module's tests stay
+    together, so its module-scoped fixtures are still built once per worker."""
+    slow_modules = {item.module for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module not in slow_modules)
+
+
 @pytest.fixture(autouse=True)
 def processes_only_in_slow_tests(request) -> Iterator[None]:
     """`make test-fast` is the inner loop: a test that starts a process (a server, the CLI, a
