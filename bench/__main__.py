@@ -1,6 +1,7 @@
 """Every benchmark in one run, per store: import a large catalog (timed), re-import it (timed),
 compare lookups on it against a 200-image catalog, then compare the lookup with the same
-endpoint in FastAPI, Starlette and plain Connexion. One summary at the end, and a JSON file.
+endpoint in FastAPI (two ways), Starlette and plain Connexion. One summary at the end, and a
+JSON file.
 
     python -m bench                                   # 1,000,000 records, SQLite and PostgreSQL
     python -m bench --records 100000 --stores sqlite --rounds 2 --duration 3
@@ -156,7 +157,8 @@ def _summary(
             f"## The lookup against other frameworks: {args.framework_images:,} images, wrk "
             f"{args.threads} thread(s), {args.framework_connections} connections, {pinned}; "
             f"medians of {args.rounds} x {args.duration:g} s, variants rotating; a ratio to "
-            "FastAPI is the median of the rounds' ratios (their range beside it)",
+            "a FastAPI app (`fastapi`, and the lean `fastapi-lean`) is the median of the rounds' "
+            "ratios (their range beside it)",
             framework_tables(frameworks),
         ]
     return "\n\n".join(sections)

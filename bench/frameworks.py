@@ -1,9 +1,12 @@
 """The lookup against the same endpoint in FastAPI, Starlette and plain Connexion, in one run.
 
-On one catalog (100,000 generated images and a nested one), four servers run side by side:
+On one catalog (100,000 generated images and a nested one), five servers run side by side:
 this project's `serve` as the README starts it (production defaults: 1 worker, its logging)
 and the baselines of `bench/baselines/` under uvicorn (1 worker, uvloop, httptools, access log
-off, which is how their users measure them). Before measuring, every variant must answer the
+off, which is how their users measure them). Two of them are the references every ratio is
+taken to: `fastapi`, FastAPI as most of its users write it (sync endpoints in the thread pool,
+SQLAlchemy), and `fastapi-lean`, as a user who cares about speed writes it (`async def`
+endpoints, the rows read by the raw driver). Before measuring, every variant must answer the
 same statuses and the same JSON as this project (request ids aside) for an image, a nested
 `$` image, a missing image, no token, a bad token, the list's first page of 100 and a page after
 a marker.
@@ -11,7 +14,7 @@ a marker.
 Then, per round, each workload (one hot image; uniform random images; random missing images:
 404; random images with an unknown token: 401; pages of 100 of the list after random images,
 the service's keyset query in every variant) drives each variant in turn, the order rotating
-from round to round. The server runs on one CPU, wrk on another. A ratio to FastAPI is the
+from round to round. The server runs on one CPU, wrk on another. A ratio to a reference is the
 median of the per-round ratios: the variants of a round ran back to back.
 
 A change's worth is measured the same way: `--revisions REV` adds this project's `serve` as it
@@ -69,6 +72,9 @@ from bench.wrk import LoadSettings, WrkResult, ensure_wrk, run_wrk
 DEFAULT_IMAGES = 100_000
 DEFAULT_CONNECTIONS = 32
 REFERENCE = "fastapi"
+LEAN_REFERENCE = "fastapi-lean"
+# Every ratio is taken to each of these.
+REFERENCES = (REFERENCE, LEAN_REFERENCE)
 _IMAGE_PATH = f"/v2/manage/dockerhub/namespaces/{NAMESPACE}/repos/"
 NESTED_IMAGE = "library/bench-nested"
 MISSING_PATH_TEMPLATE = _IMAGE_PATH + "bench-missing-%07d"
@@ -100,6 +106,7 @@ PROJECT = "swr-official-images"
 VARIANTS: Variants = {
     PROJECT: serve_command,
     REFERENCE: _uvicorn("fastapi_app"),
+    LEAN_REFERENCE: _uvicorn("fastapi_lean_app"),
     "starlette": _uvicorn("starlette_app"),
     "connexion": _uvicorn("connexion_app"),
 }
@@ -131,12 +138,12 @@ def revision_variant(revision: str, workdir: Path) -> Callable[[int], list[str]]
 
 
 def chosen_variants(names: list[str], revisions: list[str], workdir: Path) -> Variants:
-    """The named variants in VARIANTS' order (this project and FastAPI always among them: one
-    is the reference of answers, the other of ratios), then one per revision."""
+    """The named variants in VARIANTS' order (this project and both FastAPI apps always among
+    them: one is the reference of answers, the others of ratios), then one per revision."""
     chosen: Variants = {
         name: command
         for name, command in VARIANTS.items()
-        if name in names or name in (PROJECT, REFERENCE)
+        if name in names or name in (PROJECT, *REFERENCES)
     }
     for revision in revisions:
         chosen[f"{PROJECT}@{revision}"] = revision_variant(revision, workdir)
@@ -206,17 +213,19 @@ class FrameworkComparison:
     def values(self, workload: str, variant: str, figure: str) -> list[float]:
         return [getattr(s, figure) for s in self.samples[workload][variant]]
 
-    def ratios(self, workload: str, variant: str, figure: str) -> list[float]:
-        """variant / FastAPI, round by round."""
+    def ratios(
+        self, workload: str, variant: str, figure: str, reference: str = REFERENCE
+    ) -> list[float]:
+        """variant / reference, round by round."""
         pairs = zip(
             self.values(workload, variant, figure),
-            self.values(workload, REFERENCE, figure),
+            self.values(workload, reference, figure),
             strict=True,
         )
         return [mine / reference for mine, reference in pairs]
 
     def summary(self) -> dict[str, dict[str, dict[str, object]]]:
-        """Per workload and variant: medians, and ratios to FastAPI (median and range)."""
+        """Per workload and variant: medians, and ratios to each reference (median and range)."""
         result: dict[str, dict[str, dict[str, object]]] = {}
         for workload, variants in self.samples.items():
             result[workload] = {}
@@ -226,9 +235,11 @@ class FrameworkComparison:
                     for figure in _FIGURES
                 }
                 for figure in ("requests_per_second", "p99_ms"):
-                    ratios = self.ratios(workload, variant, figure)
-                    figures[f"{figure}_vs_fastapi"] = statistics.median(ratios)
-                    figures[f"{figure}_vs_fastapi_range"] = [min(ratios), max(ratios)]
+                    for reference in REFERENCES:
+                        ratios = self.ratios(workload, variant, figure, reference)
+                        key = f"{figure}_vs_{reference.replace('-', '_')}"
+                        figures[key] = statistics.median(ratios)
+                        figures[f"{key}_range"] = [min(ratios), max(ratios)]
                 result[workload][variant] = figures
         return result
 
@@ -457,7 +468,8 @@ def _measure(
 
 
 def framework_tables(comparisons: list[FrameworkComparison]) -> str:
-    """One table per store and workload: medians, then ratios to FastAPI with their range."""
+    """One table per store and workload: medians, then ratios to each FastAPI app, req/s with
+    the range of the rounds' ratios."""
     sections = []
     for c in comparisons:
         summary = c.summary()
@@ -466,19 +478,19 @@ def framework_tables(comparisons: list[FrameworkComparison]) -> str:
                 continue
             rows = []
             for variant, figures in summary[workload.name].items():
-                low, high = figures["requests_per_second_vs_fastapi_range"]
-                rows.append(
-                    (
-                        variant,
-                        *(figures[f] for f in _FIGURES),
-                        figures["requests_per_second_vs_fastapi"],
+                ratios: list[object] = []
+                for key in ("vs_fastapi", "vs_fastapi_lean"):
+                    low, high = figures[f"requests_per_second_{key}_range"]
+                    ratios += [
+                        figures[f"requests_per_second_{key}"],
                         f"{low:.2f}-{high:.2f}",
-                        figures["p99_ms_vs_fastapi"],
-                    )
-                )
+                        figures[f"p99_ms_{key}"],
+                    ]
+                rows.append((variant, *(figures[f] for f in _FIGURES), *ratios))
             headers = [
                 "variant", "req/s", "p50 ms", "p99 ms", "server CPU µs/req",
                 "req/s vs FastAPI", "rounds", "p99 vs FastAPI",
+                "req/s vs lean", "rounds", "p99 vs lean",
             ]  # fmt: skip
             title = f"### {c.store}, {workload.name}: {workload.description}"
             sections.append(title + "\n\n" + markdown_table(headers, rows))
@@ -514,7 +526,8 @@ def add_framework_options(parser: argparse.ArgumentParser) -> None:
         type=choice_list(VARIANTS),
         default=list(VARIANTS),
         metavar="LIST",
-        help=f"variants to measure, comma-separated; {PROJECT} and {REFERENCE} always run "
+        help=f"variants to measure, comma-separated; {PROJECT}, {REFERENCE} and "
+        f"{LEAN_REFERENCE} always run "
         f"(default: {','.join(VARIANTS)})",
     )
     parser.add_argument(

@@ -62,6 +62,44 @@ def test_every_variant_answers_as_the_service(database_url, catalog_file, tmp_pa
 
 
 @pytest.mark.slow
+def test_the_lean_fastapi_app_refuses_what_the_service_refuses(
+    database_url, catalog_file, tmp_path
+):
+    """The raw-driver reference reads the spec's constraints and the token table as the
+    service does: names off the pattern or too long, a limit out of range, a revoked token get
+    the service's status and error code (the baselines word only a pattern's refusal alike)."""
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    created = run_cli(database_url, "token", "create", "revoked")
+    assert created.code == 0, created.err
+    assert run_cli(database_url, "token", "revoke", "revoked").code == 0
+    probes = Probes(
+        image_path=IMAGE_PATH + "nginx",
+        nested_path=IMAGE_PATH + "a" * 129,
+        missing_path=IMAGE_PATH + "no--such__image..",
+        token=create_token(database_url),
+        bad_token=created.out.strip(),
+        first_page_path=LIST_PATH + "?limit=0",
+        page_path=LIST_PATH + "?limit=2&name=ng",
+    )
+    variants = chosen_variants(["fastapi-lean"], [], tmp_path)
+    assert "fastapi-lean" in variants
+    with serving_variants(database_url, probes, tmp_path, variants=variants) as servers:
+        answers: dict[str, list[tuple[int, object]]] = {}
+        for name in ("swr-official-images", "fastapi-lean"):
+            answers[name] = []
+            for _label, path, token in probes.cases():
+                headers = {"X-Auth-Token": token} if token else {}
+                response = httpx.get(servers[name].base_url + path, headers=headers)
+                body = response.json()
+                code = body.get("error_code") if "error_code" in body else len(body)
+                answers[name].append((response.status_code, code))
+    assert [status for status, _ in answers["swr-official-images"]] == [
+        200, 400, 400, 401, 401, 400, 200, 401
+    ]  # fmt: skip
+    assert answers["fastapi-lean"] == answers["swr-official-images"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("revision", "package"),
     # Today's tree, and one from before the package was renamed from `server`.
@@ -74,7 +112,9 @@ def test_a_revision_of_the_project_serves_as_one_more_variant(
     assert run_cli(database_url, "import", str(catalog_file)).code == 0
     probes = probes_of(database_url)
     variants = chosen_variants(["fastapi"], [revision], tmp_path)
-    assert list(variants) == ["swr-official-images", "fastapi", f"swr-official-images@{revision}"]
+    assert list(variants) == [
+        "swr-official-images", "fastapi", "fastapi-lean", f"swr-official-images@{revision}"
+    ]  # fmt: skip
     tree = tmp_path / "revision-0"
     # The command line: one module before it became a package.
     assert (tree / package / "cli.py").is_file() or (
