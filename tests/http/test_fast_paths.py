@@ -15,7 +15,7 @@ from swr_official_images.http.validation import _direct_check
 from swr_official_images.patterns import SpecValidator
 from swr_official_images.settings import Settings
 from swr_official_images.spec import parameter_schema
-from tests.conftest import serve
+from tests.conftest import serve, serve_copy
 
 PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
 
@@ -136,3 +136,65 @@ def test_building_and_serving_an_app_freezes_nothing(database_url):
     with serve(Settings(database_url=database_url)) as base_url:
         assert httpx.get(base_url + "/healthz").status_code == 200
     assert gc.get_freeze_count() == before
+
+
+def _requests(tokens) -> list[tuple[str, str, dict[str, str]]]:
+    """(method, path, headers): every layer's answers, each operation's and the refusals."""
+    image = PATH.format(namespace="official", repository="nginx")
+    listing = "/v2/manage/dockerhub/namespaces/official/repos"
+    token = {"X-Auth-Token": tokens.valid}
+    return [
+        ("GET", image, token),
+        ("HEAD", image, token),
+        ("OPTIONS", image, token),
+        ("GET", PATH.format(namespace="official", repository="library$nginx"), token),
+        ("GET", PATH.format(namespace="official", repository="no-such-image"), token),
+        ("GET", PATH.format(namespace="official", repository="Nginx"), token),
+        ("GET", PATH.format(namespace="official", repository="a" * 129), token),
+        ("GET", image, {}),
+        ("GET", image, {"X-Auth-Token": tokens.revoked}),
+        ("GET", image, {"X-Auth-Token": ""}),
+        ("GET", image, {**token, "If-None-Match": '"not-the-tag"'}),
+        ("GET", image, {**token, "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+        ("GET", image, {**token, "If-Modified-Since": "not a date"}),
+        ("GET", image, {**token, "Content-Type": "text/plain"}),
+        ("GET", image + "/", token),
+        ("DELETE", image, token),
+        ("GET", listing + "?limit=2", token),
+        ("GET", listing + "?limit=2&marker=nginx", token),
+        ("GET", listing + "?limit=0", token),
+        ("GET", listing + "?limit=2&limit=3", token),
+        ("GET", listing + "?unknown=1", token),
+        ("HEAD", listing, token),
+        ("GET", listing, {}),
+        ("GET", "/healthz", {}),
+        ("GET", "/openapi.json", {}),
+        ("GET", "/openapi.yaml", {}),
+        ("GET", "/ui/", {}),
+        ("GET", "/elsewhere", {}),
+    ]
+
+
+_COMPARED_HEADERS = (
+    "content-type", "cache-control", "x-content-type-options", "x-request-id", "etag",
+    "last-modified", "allow", "www-authenticate", "content-length",
+)  # fmt: skip
+
+
+def _answer(base_url: str, method: str, path: str, headers: dict[str, str]) -> tuple:
+    # One request id for both servers: the bodies that carry it are then byte for byte alike.
+    response = httpx.request(method, base_url + path, headers={**headers, "X-Request-Id": "same"})
+    kept = {name: response.headers.get(name) for name in _COMPARED_HEADERS}
+    return response.status_code, kept, response.content
+
+
+def test_without_response_validation_every_answer_is_the_same(
+    live_server, store, loaded_template, tmp_path
+):
+    """Production serves without response validation, with a shorter stack of layers than the
+    tests' servers, which validate: the same requests get the same answers from both."""
+    with serve_copy(store, loaded_template, tmp_path, validate_responses=False) as lean:
+        assert not lean.settings.validate_responses
+        for method, path, headers in _requests(live_server.tokens):
+            validated = _answer(live_server.base_url, method, path, headers)
+            assert _answer(lean.base_url, method, path, headers) == validated, (method, path)
