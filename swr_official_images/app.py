@@ -104,7 +104,7 @@ def create_app(settings: Settings) -> SwrAsyncApp:
     app = SwrAsyncApp(
         __name__,
         lifespan=lifespan,
-        middlewares=connexion_middlewares(),
+        middlewares=connexion_middlewares(settings.validate_responses),
         security_map=SECURITY_MAP,
         uri_parser_class=PlainPathURIParser,
     )

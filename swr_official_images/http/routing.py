@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.routing import Mount, Router
@@ -32,14 +33,19 @@ class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # c
                 route.app.redirect_slashes = False
 
 
-def connexion_middlewares() -> list[type]:
+def connexion_middlewares(validate_responses: bool) -> list[type]:
     """Connexion's default middleware stack with our routing and spec documents in place of its
-    own."""
+    own. Without response validation, its middleware would only look the operation up on every
+    request to pass it on untouched: it is left out."""
     ours = {
         RoutingMiddleware: NoRedirectRoutingMiddleware,
         SwaggerUIMiddleware: RenderedSpecSwaggerUIMiddleware,
     }
-    return [ours.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+    return [
+        ours.get(m, m)
+        for m in ConnexionMiddleware.default_middlewares
+        if validate_responses or m is not ResponseValidationMiddleware
+    ]
 
 
 class AllowedMethods:
