@@ -140,8 +140,10 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             position=MiddlewarePosition.BEFORE_EXCEPTION,
             **cors_options(settings.cors_allow_origins),
         )
-    # Innermost: so that response validation sees the headers the spec requires.
-    app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
+    if settings.validate_responses:
+        # Innermost: so that response validation sees the headers the spec requires. Without
+        # it, RequestContextMiddleware's stamp is the only one needed.
+        app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     return app
 
 
