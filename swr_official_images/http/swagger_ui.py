@@ -14,8 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 # Base paths come from where the server mounts the API, never from the client: a few at most.
 _MAX_DOCUMENTS = 8
@@ -81,7 +84,19 @@ class RenderedSpecSwaggerUIAPI(SwaggerUIAPI):  # type: ignore[misc]  # connexion
 
 
 class RenderedSpecSwaggerUIMiddleware(SwaggerUIMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
-    """Connexion's Swagger UI middleware, with the spec documents rendered once."""
+    """Connexion's Swagger UI middleware, with the spec documents rendered once, and in the way
+    of its own paths only.
+
+    Connexion's sends every request through its router (a copy of the scope, a mount that
+    matches any path, every route tried) before handing the API's requests on. Only a path its
+    router answers itself goes there now: a route's path, or one that differs from it by a
+    trailing slash (the router redirects those), or a path under a mount (the UI's static
+    files), whatever the method (a route answers other methods with 405)."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self._routes: set[str] = set()
+        self._prefixes: tuple[str, ...] = ()
 
     def add_api(
         self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any
@@ -94,3 +109,22 @@ class RenderedSpecSwaggerUIMiddleware(SwaggerUIMiddleware):  # type: ignore[misc
             **kwargs,
         )
         self.router.mount(api.base_path, app=api.router)
+        for route in api.router.routes:
+            if isinstance(route, Mount):
+                self._prefixes += (api.base_path + route.path + "/",)
+            else:
+                self._routes.add(api.base_path + route.path)
+
+    def _answers(self, path: str) -> bool:
+        return (
+            path in self._routes
+            or path.rstrip("/") in self._routes
+            or path + "/" in self._routes
+            or path.startswith(self._prefixes)
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._answers(get_route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

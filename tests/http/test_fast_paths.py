@@ -3,18 +3,26 @@ as Connexion's general paths, and state that stays bounded however many requests
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.options import SwaggerUIOptions
+from connexion.spec import Specification
+from starlette.exceptions import HTTPException
 
 from swr_official_images.http import validation
+from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import _direct_check
 from swr_official_images.patterns import SpecValidator
 from swr_official_images.settings import Settings
-from swr_official_images.spec import parameter_schema
+from swr_official_images.spec import load_spec, parameter_schema
 from tests.conftest import serve, serve_copy
 
 PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
@@ -198,3 +206,51 @@ def test_without_response_validation_every_answer_is_the_same(
         for method, path, headers in _requests(live_server.tokens):
             validated = _answer(live_server.base_url, method, path, headers)
             assert _answer(lean.base_url, method, path, headers) == validated, (method, path)
+
+
+SWAGGER_UI_PATHS = [
+    "/openapi.json", "/openapi.json/", "/openapi.yaml", "/openapi.yml", "/openapi", "/ui",
+    "/ui/", "/ui/index.html", "/ui/swagger-ui.css", "/ui/no-such-file", "/uix", "/ui.html",
+    "/", "/healthz", "/metrics", "/v2/manage/dockerhub/namespaces/official/repos",
+    "/v2/manage/dockerhub/namespaces/official/repos/", "/openapi.json/x", "//openapi.json",
+    PATH.format(namespace="official", repository="nginx"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("swagger_ui", [True, False])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("path", SWAGGER_UI_PATHS)
+def test_swagger_ui_is_in_the_way_of_what_its_router_answers_only(path, method, swagger_ui):
+    """The paths the middleware hands on without its router are the ones its router would
+    have handed on: Connexion's own router decides each path both ways."""
+    passed_on = []
+
+    async def next_app(scope: Any, receive: Any, send: Any) -> None:
+        passed_on.append(scope["path"])
+
+    middleware = RenderedSpecSwaggerUIMiddleware(next_app)
+    options = SwaggerUIOptions(
+        serve_spec=swagger_ui, swagger_ui=swagger_ui, spec_path="/openapi.json"
+    )
+    middleware.add_api(Specification.load(load_spec()), swagger_ui_options=options)
+
+    async def ask(call: Any) -> bool:
+        passed_on.clear()
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": [],
+                 "query_string": b"", "extensions": {}}  # fmt: skip
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            pass
+
+        with contextlib.suppress(HTTPException):  # the router's 405: answered, not passed on
+            await call(scope, receive, send)
+        return bool(passed_on)
+
+    async def both() -> tuple[bool, bool]:
+        return await ask(middleware), await ask(SwaggerUIMiddleware.__call__.__get__(middleware))
+
+    shortcut, connexion = asyncio.run(both())
+    assert shortcut == connexion
