@@ -17,6 +17,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
 from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import is_nullable
 from connexion.validators import ParameterValidator
@@ -24,6 +29,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from swr_official_images.patterns import SpecValidator, ecma_regex
 
@@ -151,3 +157,45 @@ class PlainPathURIParser(OpenAPIURIParser):  # type: ignore[misc]  # connexion s
             return {}
         resolved: dict[str, Any] = super().resolve_query(query_data)
         return resolved
+
+
+class _OnceRequestValidationOperation(RequestValidationOperation):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's request validation, with the operation's URI parser and parameter validator
+    built once instead of on every request (they hold only the operation's definitions). An
+    operation without a request body has nothing to learn from the Content-Type (no media type
+    to accept, no body schema): its requests skip reading it."""
+
+    def __init__(self, next_app: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(next_app, **kwargs)
+        operation = self._operation
+        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        self._parameter_validator = self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=uri_parser,
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+        self._without_body = not operation.request_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._without_body:
+            await super().__call__(scope, receive, send)
+            return
+        self._parameter_validator.validate(scope)
+        await self.next_app(scope, receive, send)
+
+
+class _OnceRequestValidationAPI(RequestValidationAPI):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def make_operation(self, operation: Any) -> RequestValidationOperation:
+        return _OnceRequestValidationOperation(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class OnceRequestValidationMiddleware(RequestValidationMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's request validation middleware, its checks built once per operation."""
+
+    api_cls = _OnceRequestValidationAPI
