@@ -3,9 +3,11 @@
 Connexion wraps the handler in a new decorator object on every request, and each one inspects
 the handler's signature again; what it builds depends only on the operation, so ours builds it on
 the first request and keeps it. For an operation whose only parameters are plain strings in the
-path and that takes no body (all of ours), the handler's arguments are the path parameters as
-they are: ours passes them on directly instead of Connexion's general argument assembly (query
-defaults, body, files, type coercion), which would give the same.
+path, besides headers, and that takes no body (the image's operations), the handler's arguments
+are the path parameters as they are: ours passes them on directly instead of Connexion's
+general argument assembly (query defaults, body, files, type coercion), which would give the
+same. Connexion never passes a header parameter to a handler (the conditional headers are read
+from the request): headers are validated from the spec before, and do not count here.
 """
 
 from __future__ import annotations
@@ -32,12 +34,21 @@ def _plain_string(parameter: dict[str, Any]) -> bool:
     )
 
 
+def _passed_as_is(parameter: dict[str, Any]) -> bool:
+    """A plain string path parameter, or a header, which no handler is passed."""
+    return parameter["in"] == "header" or _plain_string(parameter)
+
+
 class _PathParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     def __call__(self, function: Any) -> Any:
         # Decorated on the operation's first request: `operation` is this operation.
-        if operation.request_body or not all(_plain_string(p) for p in operation.parameters):
+        if operation.request_body or not all(_passed_as_is(p) for p in operation.parameters):
             return super().__call__(function)
-        names = {p["name"]: self.sanitize_fn(p["name"]) for p in operation.parameters}
+        names = {
+            p["name"]: self.sanitize_fn(p["name"])
+            for p in operation.parameters
+            if p["in"] == "path"
+        }
 
         @functools.wraps(function)
         async def wrapper(request: Any) -> Any:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from typing import Any
 
+import connexion.context
+import connexion.decorators.parameter
 import httpx
 import pytest
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -254,3 +256,27 @@ def test_swagger_ui_is_in_the_way_of_what_its_router_answers_only(path, method, 
 
     shortcut, connexion = asyncio.run(both())
     assert shortcut == connexion
+
+
+def test_the_image_operations_take_the_direct_way_to_their_handler(live_server, monkeypatch):
+    """Their parameters are plain path strings and the conditional headers, which no handler is
+    passed: Connexion's general argument assembly runs for the list (query parameters) only."""
+    assembled = []
+    general = connexion.decorators.parameter.prep_kwargs
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        assembled.append(connexion.context.operation.operation_id)
+        return general(*args, **kwargs)
+
+    monkeypatch.setattr(connexion.decorators.parameter, "prep_kwargs", counted)
+    for method in ("GET", "HEAD"):
+        response = get(live_server, "nginx", method)
+        assert response.status_code == 200
+        tag = {"If-None-Match": response.headers["etag"], "X-Auth-Token": live_server.tokens.valid}
+        url = live_server.base_url + PATH.format(namespace="official", repository="nginx")
+        assert httpx.request(method, url, headers=tag).status_code == 304
+    assert assembled == []
+    listing = live_server.base_url + "/v2/manage/dockerhub/namespaces/official/repos?limit=2"
+    token = {"X-Auth-Token": live_server.tokens.valid}
+    assert httpx.get(listing, headers=token).status_code == 200
+    assert assembled == ["swr_official_images.handlers.list_official_images"]
