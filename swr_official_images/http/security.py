@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
 from typing import Any
 
 from connexion.exceptions import OAuthResponseProblem
-from connexion.security import NO_VALUE, AbstractSecurityHandler, ApiKeySecurityHandler
+from connexion.security import NO_VALUE, ApiKeySecurityHandler
 from starlette.concurrency import run_in_threadpool
 
 from swr_official_images.http.aksk import SignatureRefusal, SignatureRefused, is_signature, verify
@@ -47,14 +47,31 @@ class AuthenticationRefused(OAuthResponseProblem):  # type: ignore[misc]  # conn
 
 
 class ApiKeyHandler(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
-    """Connexion's API key handler, but it inspects the check function's signature once instead
-    of twice per request."""
+    """Connexion's API key handler, but the check it builds for each operation knows which
+    arguments the scheme's function takes: Connexion's inspects the function's signature twice
+    on every request."""
 
-    @staticmethod
-    @functools.cache
-    def _accepts_kwarg(func: Any, keyword: str) -> bool:
-        accepts: bool = AbstractSecurityHandler._accepts_kwarg(func, keyword)
-        return accepts
+    def _generic_check(self, func: Any, exception_msg: str) -> Any:
+        # As Connexion's AbstractSecurityHandler._generic_check, the inspection moved out.
+        takes_scopes = self._accepts_kwarg(func, self.required_scopes_kw)
+        takes_request = self._accepts_kwarg(func, self.request_kw)
+
+        async def wrapper(request: Any, *args: Any, required_scopes: Any = None) -> Any:
+            kwargs: dict[str, Any] = {}
+            if takes_scopes:
+                kwargs[self.required_scopes_kw] = required_scopes
+            if takes_request:
+                kwargs[self.request_kw] = request
+            token_info = func(*args, **kwargs)
+            while asyncio.iscoroutine(token_info):
+                token_info = await token_info
+            if token_info is NO_VALUE:
+                return NO_VALUE
+            if token_info is None:
+                raise OAuthResponseProblem(detail=exception_msg)
+            return token_info
+
+        return wrapper
 
 
 # For AsyncApp(security_map=...): every scheme Connexion knows keeps its handler but apiKey.

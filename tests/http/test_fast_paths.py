@@ -12,6 +12,7 @@ from typing import Any
 
 import connexion.context
 import connexion.decorators.parameter
+import connexion.security
 import httpx
 import pytest
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -280,3 +281,20 @@ def test_the_image_operations_take_the_direct_way_to_their_handler(live_server, 
     token = {"X-Auth-Token": live_server.tokens.valid}
     assert httpx.get(listing, headers=token).status_code == 200
     assert assembled == ["swr_official_images.handlers.list_official_images"]
+
+
+def test_the_security_check_reads_no_signature_per_request(live_server, monkeypatch):
+    """Connexion's API key check inspected the scheme function's signature on every request;
+    ours did once, when the operation was built."""
+    inspected = []
+    inspect = connexion.security.inspect_function_arguments
+
+    def counted(function: Any) -> Any:
+        inspected.append(function)
+        return inspect(function)
+
+    monkeypatch.setattr(connexion.security, "inspect_function_arguments", counted)
+    assert get(live_server, "nginx").status_code == 200
+    url = live_server.base_url + PATH.format(namespace="official", repository="nginx")
+    assert httpx.get(url, headers={"X-Auth-Token": live_server.tokens.revoked}).status_code == 401
+    assert inspected == []
