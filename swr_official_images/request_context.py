@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from starlette.types import Scope
+from starlette.types import Message, Scope
 
 _SCOPE_KEY = "swr.request_id"
 
@@ -41,6 +41,28 @@ def open_notes(scope: Scope) -> dict[str, Any]:
     notes: dict[str, Any] = {}
     scope[_NOTES] = notes
     return notes
+
+
+def notes_of(scope: Scope) -> dict[str, Any]:
+    """The notes opened on `scope`, or a dict of no one's when none were (a layer used alone)."""
+    notes: dict[str, Any] | None = scope.get(_NOTES)
+    return {} if notes is None else notes
+
+
+def note_response(notes: dict[str, Any], message: Message) -> None:
+    """What the access line reports of the response, from each message sent: its status, and
+    the bytes of its body."""
+    kind = message["type"]
+    if kind == "http.response.start":
+        notes["status"] = message["status"]
+    elif kind == "http.response.body":
+        notes["sent"] = notes.get("sent", 0) + len(message.get("body", b""))
+
+
+def response_of(notes: dict[str, Any]) -> tuple[int, int]:
+    """The status and body bytes noted, (500, 0) when nothing was sent: the client then gets a
+    500 from the server's outermost error handling."""
+    return notes.get("status", 500), notes.get("sent", 0)
 
 
 def _note(scope: Scope, key: str, value: object) -> None:

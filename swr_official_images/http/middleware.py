@@ -11,7 +11,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from swr_official_images.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
-from swr_official_images.request_context import bind_request_id, current_request_id, request_id_of
+from swr_official_images.request_context import (
+    bind_request_id,
+    current_request_id,
+    note_response,
+    notes_of,
+    request_id_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +59,17 @@ class RequestContextMiddleware:
             return
         request_id = _choose_request_id(scope)
         reset = bind_request_id(scope, request_id)
+        notes = notes_of(scope)
         started = False
 
+        # The one wrapper of `send` on the way out: it stamps the headers and notes what the
+        # access line reports, which therefore needs no wrapper of its own.
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 stamp_headers(message, request_id)
+            note_response(notes, message)
             await send(message)
 
         try:

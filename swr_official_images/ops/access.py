@@ -1,8 +1,9 @@
 """The outermost middleware: one access line and the request metrics for every request.
 
-Layers further in leave notes on the scope (the token's name, why a token was refused, a
-database error); Connexion's routing leaves the operationId there. Requests the HTTP transport
-answers itself never reach the app: `TransportLog` gives them the same line and metrics.
+Layers further in leave notes on the scope (the response's status and size, the token's name,
+why a token was refused, a database error); Connexion's routing leaves the operationId there.
+Requests the HTTP transport answers itself never reach the app: `TransportLog` gives them the
+same line and metrics.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ipaddress
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from swr_official_images.ops.logging import MAX_LOGGED_PATH, MAX_LOGGED_USER_AGENT, AccessLog
 from swr_official_images.ops.metrics import (
@@ -21,7 +22,7 @@ from swr_official_images.ops.metrics import (
     UI_OPERATION,
     Metrics,
 )
-from swr_official_images.request_context import open_notes, request_id_of
+from swr_official_images.request_context import open_notes, request_id_of, response_of
 
 _SPEC_PATHS = frozenset({"/openapi.json", "/openapi.yaml"})
 
@@ -51,24 +52,16 @@ class AccessMiddleware:
         notes = open_notes(scope)
         # Connexion's routing records the operationId in this dict, which copies share too.
         extensions = scope.setdefault("extensions", {})
-        status = 500  # what the client gets if nothing further in answers (see the middleware)
-        sent = 0
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            elif message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         metrics = self.metrics
         metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_and_watch)
+            # The status and the bytes sent are noted by the request context's middleware,
+            # further in, which wraps `send` anyway (swr_official_images.http.middleware).
+            await self.app(scope, receive, send)
         finally:
             metrics.in_flight.dec()
             seconds = time.perf_counter() - started
+            status, sent = response_of(notes)
             self._record(scope, extensions, notes, status, sent, seconds)
 
     def _record(
