@@ -23,6 +23,7 @@ REFERENCE = "fastapi"
 COLOURS = {
     "swr-official-images": "#1f6feb",
     "fastapi": "#8c959f",
+    "fastapi-lean": "#57606a",
     "starlette": "#d4a72c",
     "connexion": "#bf6a3f",
 }
