@@ -23,8 +23,9 @@ RELEASED_SPEC := openapi.released.yaml
 # What `make typecheck` checks with mypy --strict.
 TYPECHECK_PATHS := $(CLIENT)/swr_official_images_client swr_official_images tools
 
-# pytest-xdist workers for `make test` and `make test-fast` (auto: one per core; 0: no xdist).
-TEST_WORKERS ?= auto
+# pytest-xdist workers for `make test` and `make test-fast` (0: no xdist). Two per core: many
+# tests spend their time waiting on a server, a process or the browser, not computing.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 PYTEST = $(BIN)/pytest -n $(TEST_WORKERS)
 # Byte-code caching on, whatever the environment says: pytest then rewrites and compiles the
 # tests and the libraries they import once, not at every run.
