@@ -159,7 +159,8 @@ class ImagePage:
 
 
 class ReaderBusy(Exception):
-    """A loop reader could not read without waiting; the caller reads the slow way."""
+    """A loop reader could not read (it would have to wait for a lock, or its connection
+    broke); the caller reads the slow way."""
 
 
 class LoopReader(Protocol):
@@ -168,6 +169,17 @@ class LoopReader(Protocol):
     def get(self, namespace: str, name: str) -> Image: ...
 
     def close(self) -> None: ...
+
+
+class AsyncLoopReader(Protocol):
+    """Reads one image on the event loop, awaiting the store's answer while the loop serves
+    others; its waits are bounded as the repository's are, and fail with the same errors."""
+
+    async def get(self, namespace: str, name: str) -> Image: ...
+
+    def close(self) -> None:
+        """Closes what is idle now, and the rest as reads in flight end."""
+        ...
 
 
 class ImageRepository(Protocol):
@@ -188,6 +200,11 @@ class ImageRepository(Protocol):
 
     def loop_reader(self) -> LoopReader | None:
         """A reader fit to run on the event loop, where the store allows one."""
+        ...
+
+    def async_loop_reader(self) -> AsyncLoopReader | None:
+        """A reader to await on the event loop, where the store has no `loop_reader` but an
+        async driver."""
         ...
 
 

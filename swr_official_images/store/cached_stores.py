@@ -16,7 +16,16 @@ from collections.abc import Hashable
 from functools import partial
 from typing import Any, cast
 
-from swr_official_images.domain import Image, ImageNotFound, ImageRepository, LoopReader, ReaderBusy
+from anyio import to_thread
+
+from swr_official_images.domain import (
+    AsyncLoopReader,
+    Image,
+    ImageNotFound,
+    ImageRepository,
+    LoopReader,
+    ReaderBusy,
+)
 from swr_official_images.store.tokens import (
     TokenInfo,
     TokenRefusal,
@@ -99,8 +108,10 @@ class CachedImages:
         self.found: TtlLru[ImageRow] = TtlLru(size, ttl)
         self.missing: TtlLru[None] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
-        # Opened at the first miss, in the process that serves (a worker, not its parent).
+        # Opened at the first miss, in the process that serves (a worker, not its parent), on
+        # the loop that serves.
         self._loop_reader: LoopReader | None = None
+        self._async_reader: AsyncLoopReader | None = None
         self._loop_reader_checked = False
 
     def _read_on_loop(self, namespace: str, name: str) -> Image | None:
@@ -108,6 +119,8 @@ class CachedImages:
         would have to wait for a lock; `ImageNotFound` when the catalog has no such image."""
         if not self._loop_reader_checked:
             self._loop_reader = self.repository.loop_reader()
+            if self._loop_reader is None:
+                self._async_reader = self.repository.async_loop_reader()
             self._loop_reader_checked = True
         if self._loop_reader is None:
             return None
@@ -135,8 +148,9 @@ class CachedImages:
         return await asyncio.shield(load)
 
     def _load(self, key: tuple[str, str]) -> Image | asyncio.Future[Image]:
-        """Read `key` on the loop when that cannot block, else start (or join) its load in
-        the thread pool; either way the caches are filled with what was found."""
+        """Read `key` on the loop when that cannot block, else start (or join) its load: an
+        awaited read on the loop (PostgreSQL), or one in the thread pool; either way the
+        caches are filled with what was found."""
         loaded_at = self.found.clock()
         try:
             image = self._read_on_loop(*key)
@@ -146,9 +160,18 @@ class CachedImages:
         if image is not None:
             self.found.put(key, image.as_row(), loaded_at)
             return image
-        return self.loads.start(
-            key, self.repository.get, *key, done=partial(self._fill, key, loaded_at)
-        )
+        done = partial(self._fill, key, loaded_at)
+        if self._async_reader is not None:
+            return self.loads.start_task(
+                key, self._read_awaiting, self._async_reader, *key, done=done
+            )
+        return self.loads.start(key, self.repository.get, *key, done=done)
+
+    async def _read_awaiting(self, reader: AsyncLoopReader, namespace: str, name: str) -> Image:
+        try:
+            return await reader.get(namespace, name)
+        except ReaderBusy:
+            return await to_thread.run_sync(self.repository.get, namespace, name)
 
     def _fill(self, key: tuple[str, str], loaded_at: float, load: asyncio.Future[Image]) -> None:
         if load.cancelled():
@@ -165,6 +188,7 @@ class CachedImages:
         self.missing.put(key, None, loaded_at)
 
     def close(self) -> None:
-        if self._loop_reader is not None:
-            self._loop_reader.close()
-        self._loop_reader, self._loop_reader_checked = None, False
+        for reader in (self._loop_reader, self._async_reader):
+            if reader is not None:
+                reader.close()
+        self._loop_reader, self._async_reader, self._loop_reader_checked = None, None, False

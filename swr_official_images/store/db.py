@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import waiting
 from psycopg.abc import PQGen, PQGenConn
 from sqlalchemy import (
     BigInteger,
@@ -219,6 +221,17 @@ def _until(
         return result
 
 
+def _bounded_connect(cls: Any, connecting: PQGenConn[Any]) -> PQGenConn[Any]:
+    # The connect timeout is kept here rather than by psycopg, whose own leaves the half-open
+    # connection to the garbage collector; a shorter deadline of the context (a readiness
+    # probe) or the process stopping ends the handshake early.
+    waits: _Waits = cls.waits
+    deadline = min(_deadline.get() or math.inf, time.monotonic() + waits.connect_timeout)
+    # Closing the generator drops the half-open connection with it.
+    bounded: PQGenConn[Any] = _until(connecting, waits, deadline, lambda: None, "abandoned")
+    return bounded
+
+
 class _BoundedConnection(psycopg.Connection[Any]):
     """A psycopg connection whose every wait ends by a deadline (see above)."""
 
@@ -233,15 +246,36 @@ class _BoundedConnection(psycopg.Connection[Any]):
 
     @classmethod
     def _connect_gen(cls, conninfo: str = "") -> PQGenConn[Any]:
-        # The connect timeout is kept here rather than by psycopg, whose own leaves the
-        # half-open connection to the garbage collector; a shorter deadline of the context (a
-        # readiness probe) or the process stopping ends the handshake early.
-        deadline = min(_deadline.get() or math.inf, time.monotonic() + cls.waits.connect_timeout)
-        # Closing the generator drops the half-open connection with it.
-        connecting: PQGenConn[Any] = _until(
-            super()._connect_gen(conninfo), cls.waits, deadline, lambda: None, "abandoned"
-        )
-        return connecting
+        return _bounded_connect(cls, super()._connect_gen(conninfo))
+
+
+class _BoundedAsyncConnection(psycopg.AsyncConnection[Any]):
+    """The same bounds on the event loop: psycopg's async wait wakes at every interval too."""
+
+    waits: _Waits  # set by the engine's subclass
+
+    async def wait(
+        self, gen: PQGen[_RV], interval: float = 0.1, timeout: float | None = None
+    ) -> _RV:
+        bounded = _until(gen, self.waits, self.waits.deadline(), self.pgconn.finish, "closed")
+        try:
+            return await waiting.wait_async(bounded, self.pgconn.socket, interval, timeout)
+        except asyncio.CancelledError:
+            # psycopg's own wait would send a cancel request over a new connection and wait up
+            # to five seconds twice, on a database that may not answer at all (a task is
+            # cancelled when the loop ends): the connection is dropped instead.
+            self.pgconn.finish()
+            raise
+
+    @classmethod
+    def _connect_gen(cls, conninfo: str = "") -> PQGenConn[Any]:
+        return _bounded_connect(cls, super()._connect_gen(conninfo))
+
+
+# How each PostgreSQL engine connects on the event loop (see LoopConnections).
+_loop_connects: weakref.WeakKeyDictionary[
+    Engine, Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+] = weakref.WeakKeyDictionary()
 
 
 def _postgresql_engine(settings: Settings) -> Engine:
@@ -262,6 +296,16 @@ def _postgresql_engine(settings: Settings) -> Engine:
     class EngineConnection(_BoundedConnection):
         waits = engine_waits
 
+    class EngineAsyncConnection(_BoundedAsyncConnection):
+        waits = engine_waits
+
+    connect_args = {
+        # No connect_timeout: EngineConnection keeps it (see _connect_gen).
+        "options": options,
+        "application_name": "swr-official-images",
+        # The URL's own values win.
+        **{key: value for key, value in tcp.items() if key not in url.query},
+    }
     engine = create_engine(
         url.difference_update_query(["options"]),
         pool_size=settings.db_pool_size,
@@ -274,13 +318,7 @@ def _postgresql_engine(settings: Settings) -> Engine:
         # A connection the database dropped (restart, failover, pg_terminate_backend) is
         # replaced at checkout instead of failing a request.
         pool_pre_ping=True,
-        connect_args={
-            # No connect_timeout: EngineConnection keeps it (see _connect_gen).
-            "options": options,
-            "application_name": "swr-official-images",
-            # The URL's own values win.
-            **{key: value for key, value in tcp.items() if key not in url.query},
-        },
+        connect_args=connect_args,
     )
 
     @event.listens_for(engine, "do_connect")
@@ -293,6 +331,18 @@ def _postgresql_engine(settings: Settings) -> Engine:
         return EngineConnection.connect(*cargs, **cparams)
 
     _engine_waits[engine] = engine_waits
+    # What the engine's pool connects with, as SQLAlchemy puts it together.
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+
+    async def connect_on_loop() -> psycopg.AsyncConnection[Any]:
+        if reason := engine_waits.why_not(math.inf):
+            raise DatabaseWaitAborted(f"{reason}: no new connection")
+        # Autocommit: a read alone needs no BEGIN and no ROLLBACK, two round trips of three.
+        return await EngineAsyncConnection.connect(
+            *cargs, **{**cparams, **connect_args}, autocommit=True
+        )
+
+    _loop_connects[engine] = connect_on_loop
     return engine
 
 
@@ -313,6 +363,83 @@ def stop_waiting(engine: Engine) -> None:
     waits = _engine_waits.get(engine)
     if waits is not None:
         waits.stopped.set()
+
+
+class LoopConnections:
+    """A few PostgreSQL connections for the event loop, opened as the engine opens its own (the
+    same database, options, statement timeout, keepalives and bounded waits) and in autocommit.
+
+    At most as many as the engine's pool holds, opened when first needed: a request takes an
+    idle one, or opens one while fewer are open, or waits for one to come back, within the
+    engine's read timeout. A connection handed back broken, or not idle, is dropped and its
+    place opened again by the next request that needs it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._connect = _loop_connects[engine]
+        self._waits = _engine_waits[engine]
+        size = engine.pool.size()  # type: ignore[attr-defined]  # a QueuePool's
+        # An open connection, or None for a place where one may be opened. Last in, first out:
+        # the connection just given back is taken again, and others are opened only for
+        # requests that overlap.
+        self._free: asyncio.LifoQueue[psycopg.AsyncConnection[Any] | None] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._free.put_nowait(None)
+        self._open: set[psycopg.AsyncConnection[Any]] = set()
+        self._closed = False
+
+    async def take(self) -> psycopg.AsyncConnection[Any]:
+        """An idle connection, for `give_back` once its answer is read."""
+        try:
+            connection = self._free.get_nowait()
+        except asyncio.QueueEmpty:
+            connection = await self._wait_for_one()
+        if connection is None:
+            try:
+                if self._closed:
+                    raise DatabaseWaitAborted("the server is stopping: no new connection")
+                connection = await self._connect()
+            except BaseException:
+                self._free.put_nowait(None)
+                raise
+            self._open.add(connection)
+        return connection
+
+    async def _wait_for_one(self) -> psycopg.AsyncConnection[Any] | None:
+        try:
+            async with asyncio.timeout(self._waits.deadline() - time.monotonic()):
+                return await self._free.get()
+        except TimeoutError:
+            raise DatabaseWaitAborted(
+                "the database did not answer in time: no connection came free"
+            ) from None
+
+    def give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        if self._closed or connection.pgconn.transaction_status != _IDLE:
+            # Broken (BAD shows as UNKNOWN), or left inside a transaction or a query.
+            self._drop(connection)
+            self._free.put_nowait(None)
+        else:
+            self._free.put_nowait(connection)
+
+    def _drop(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._open.discard(connection)
+        # The close that needs no await: psycopg's own does nothing more for a connection
+        # outside a pool.
+        connection.pgconn.finish()
+
+    def close(self) -> None:
+        """Closes the idle connections now, and the others as they come back (the process is
+        stopping: stop_waiting ends their waits)."""
+        self._closed = True
+        idle = [self._free.get_nowait() for _ in range(self._free.qsize())]
+        for connection in idle:
+            if connection is not None:
+                self._drop(connection)
+            self._free.put_nowait(None)
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 def make_engine(settings: Settings) -> Engine:

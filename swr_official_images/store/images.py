@@ -17,7 +17,7 @@ from swr_official_images.domain import (
 )
 from swr_official_images.store.db import images
 from swr_official_images.store.image_import import import_records
-from swr_official_images.store.loop_reader import SqliteImageReader
+from swr_official_images.store.loop_reader import PostgresImageReader, SqliteImageReader
 
 # Image.from_row and as_row take and give a row's values in ROW_FIELDS' order: the table's.
 if tuple(c.name for c in images.c) != ROW_FIELDS:
@@ -41,6 +41,12 @@ class SqlImageRepository:
         if self._engine.dialect.name != "sqlite":
             return None
         return SqliteImageReader(self._engine)
+
+    def async_loop_reader(self) -> PostgresImageReader | None:
+        """A reader to await on the event loop (PostgreSQL)."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        return PostgresImageReader(self._engine)
 
     def is_empty(self) -> bool:
         # One row or none: count(*) would read the whole table (a seq scan on PostgreSQL).

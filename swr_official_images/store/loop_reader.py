@@ -1,13 +1,22 @@
-"""Images read on the event loop, straight through SQLite's driver."""
+"""Images read on the event loop, straight through the driver: SQLite's in the process,
+PostgreSQL's awaited."""
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
-from swr_official_images.store.db import images
+from swr_official_images.store.db import DatabaseWaitAborted, LoopConnections, images
+
+# One image by its key, its values in the order of the table's columns (Image.from_row's).
+_BY_KEY = select(images).where(
+    images.c.namespace == bindparam("namespace"), images.c.name == bindparam("name")
+)
 
 
 class SqliteImageReader:
@@ -29,10 +38,7 @@ class SqliteImageReader:
         assert isinstance(driver, sqlite3.Connection)
         self._driver = driver
         self._driver.execute("PRAGMA busy_timeout=0")
-        query = select(images).where(
-            images.c.namespace == bindparam("namespace"), images.c.name == bindparam("name")
-        )
-        compiled = query.compile(dialect=dialect)
+        compiled = _BY_KEY.compile(dialect=dialect)
         self._sql = str(compiled)
         self._order = list(compiled.positiontup or ())
         # SQLAlchemy's own conversions from what the driver returns (dates are text on SQLite).
@@ -56,3 +62,57 @@ class SqliteImageReader:
 
     def close(self) -> None:
         self._pooled.close()
+
+
+class PostgresImageReader:
+    """One image by its key on the event loop, through psycopg's async API on connections of its
+    own (`LoopConnections`): the loop serves other requests while the query is out.
+
+    Through the thread pool and SQLAlchemy, a read cost several times the query: the hop to a
+    thread and back, the pool's check-out with its ping, the transaction's BEGIN and ROLLBACK,
+    the statement's handling. Here it is one round trip, in autocommit, of a statement psycopg
+    prepares after a few runs.
+
+    Its waits end as the engine's do (statement timeout, read timeout, the process stopping),
+    and end the request with the error the thread pool's read would have raised. A connection
+    found broken (a restart, a backend terminated) raises `ReaderBusy`: the caller reads the
+    slow way, whose pool checks a connection before use.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._connections = LoopConnections(engine)
+        dialect = engine.dialect
+        self._sql = str(_BY_KEY.compile(dialect=dialect))
+        if any(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in images.c):
+            raise RuntimeError("a column's values need SQLAlchemy's conversion: convert them")
+
+    async def get(self, namespace: str, name: str) -> Image:
+        params = {"namespace": namespace, "name": name}
+        connection = await self._connection(params)
+        try:
+            cursor = await connection.execute(self._sql, params)
+            row = await cursor.fetchone()
+        except psycopg.Error as error:
+            if connection.broken and not isinstance(error, DatabaseWaitAborted):
+                raise ReaderBusy(str(error)) from error
+            raise self._store_error(error, params) from error
+        finally:
+            self._connections.give_back(connection)
+        if row is None:
+            raise ImageNotFound(namespace, name)
+        # The driver's values are the columns' own types: SQLAlchemy converts none of them.
+        return Image.from_row(row)
+
+    async def _connection(self, params: dict[str, str]) -> psycopg.AsyncConnection[Any]:
+        try:
+            return await self._connections.take()
+        except psycopg.Error as error:
+            raise self._store_error(error, params) from error
+
+    def _store_error(self, error: psycopg.Error, params: dict[str, str]) -> StatementError:
+        # The error SQLAlchemy would have raised for it: the one the error handling and the
+        # metrics know as a database's.
+        return DBAPIError.instance(self._sql, params, error, psycopg.Error)
+
+    def close(self) -> None:
+        self._connections.close()

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from anyio import to_thread
@@ -109,9 +110,27 @@ class SingleFlight:
         """The load of `key` in flight, or a new one of `load(*args)` in the thread pool; a
         new one calls `done` with itself when it ends, before any caller waiting for it
         resumes, and whether or not anyone still waits."""
+        return self._start(key, partial(to_thread.run_sync, load, *args), done)
+
+    def start_task(
+        self,
+        key: Hashable,
+        load: Callable[..., Awaitable[V]],
+        *args: object,
+        done: Callable[[asyncio.Future[V]], None] | None = None,
+    ) -> asyncio.Future[V]:
+        """As `start`, for a load that awaits on the loop: `load(*args)` runs as a task."""
+        return self._start(key, partial(load, *args), done)
+
+    def _start(
+        self,
+        key: Hashable,
+        make: Callable[[], Awaitable[V]],
+        done: Callable[[asyncio.Future[V]], None] | None,
+    ) -> asyncio.Future[V]:
         task: asyncio.Future[V] | None = self._loads.get(key)
         if task is None:
-            task = asyncio.ensure_future(to_thread.run_sync(load, *args))
+            task = asyncio.ensure_future(make())
             self._loads[key] = task
             task.add_done_callback(lambda _done: self._loads.pop(key, None))
             if done is not None:

@@ -16,7 +16,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import OperationalError
 
 from swr_official_images import app as app_module
 from swr_official_images.app import create_app
@@ -34,7 +35,14 @@ from swr_official_images.store.tokens import (
     utc_now,
 )
 from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
-from tests.conftest import NESTED_IMAGE, issue_tokens, migrate, run_cli, serve
+from tests.conftest import (
+    NESTED_IMAGE,
+    issue_tokens,
+    migrate,
+    run_cli,
+    serve,
+    shared_postgres_admin,
+)
 from tests.processes.test_postgresql_service import CACHE_TTL, serve_workers
 
 PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
@@ -382,19 +390,140 @@ def test_the_loop_reader_reads_what_sqlalchemy_reads(store, database_url, catalo
     engine = make_engine(Settings(database_url=database_url))
     try:
         repository = SqlImageRepository(engine)
-        reader = repository.loop_reader()
-        if store != "sqlite":
-            assert reader is None
-            return
-        assert reader is not None
-        try:
-            for name in ("nginx", NESTED_IMAGE["name"]):
-                assert reader.get("official", name) == repository.get("official", name)
-            with pytest.raises(ImageNotFound):
-                reader.get("official", "no-such-image")
-        finally:
-            reader.close()
+        reader, awaited = repository.loop_reader(), repository.async_loop_reader()
+        # One reader on the loop or the other: SQLite's in the process, PostgreSQL's awaited.
+        assert (reader is None, awaited is None) == (store != "sqlite", store != "postgresql")
+        names = ("nginx", NESTED_IMAGE["name"])
+        if reader is not None:
+            try:
+                for name in names:
+                    assert reader.get("official", name) == repository.get("official", name)
+                with pytest.raises(ImageNotFound):
+                    reader.get("official", "no-such-image")
+            finally:
+                reader.close()
+        if awaited is not None:
+
+            async def read_awaiting() -> None:
+                # Past psycopg's threshold, the statement is read as a prepared one too.
+                for name in names * 6:
+                    image = await awaited.get("official", name)
+                    assert image == repository.get("official", name)
+                    assert vars(image) == vars(repository.get("official", name))
+                with pytest.raises(ImageNotFound):
+                    await awaited.get("official", "no-such-image")
+
+            try:
+                asyncio.run(read_awaiting())
+            finally:
+                awaited.close()
     finally:
+        engine.dispose()
+
+
+def client_backends(database_url: str) -> int:
+    """The connections open to the test's PostgreSQL database (its own name: a copy)."""
+    database = make_url(database_url).database
+    with shared_postgres_admin().connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).scalar_one()
+
+
+def until_backends(database_url: str, count: int) -> None:
+    """Wait for the database's backends to be `count` (one ends after its client has gone)."""
+    deadline = time.monotonic() + 10
+    while (now := client_backends(database_url)) != count:
+        assert time.monotonic() < deadline, f"{now} connections, not {count}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def postgresql_catalog(store, database_url, catalog_file) -> str:
+    if store != "postgresql":
+        pytest.skip("the async loop reader is PostgreSQL's")
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    return database_url
+
+
+def test_the_async_loop_reader_opens_no_more_connections_than_the_pool(postgresql_catalog):
+    engine = make_engine(Settings(database_url=postgresql_catalog, db_pool_size=2))
+    reader = SqlImageRepository(engine).async_loop_reader()
+    assert reader is not None
+
+    async def burst() -> None:
+        names = ["nginx", "redis", "postgres", "no-such-image"] * 8
+        found = await asyncio.gather(
+            *(reader.get("official", name) for name in names), return_exceptions=True
+        )
+        for name, image in zip(names, found, strict=True):
+            if name == "no-such-image":
+                assert isinstance(image, ImageNotFound), image
+            else:
+                assert isinstance(image, Image) and image.name == name, image
+        assert client_backends(postgresql_catalog) == 2
+
+    try:
+        asyncio.run(burst())
+        reader.close()
+        # Idle, they are closed at once.
+        until_backends(postgresql_catalog, 0)
+    finally:
+        reader.close()
+        engine.dispose()
+
+
+def test_the_async_loop_reader_keeps_the_statement_timeout(postgresql_catalog):
+    settings = Settings(database_url=postgresql_catalog, db_statement_timeout_ms=200)
+    engine = make_engine(settings)
+    reader = SqlImageRepository(engine).async_loop_reader()
+    assert reader is not None
+
+    async def read(name: str) -> Image:
+        return await reader.get("official", name)
+
+    try:
+        with engine.connect() as blocker:
+            blocker.exec_driver_sql("LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            # The error the thread pool's read raises: a 500, counted as a database error.
+            with pytest.raises(OperationalError, match="statement timeout"):
+                asyncio.run(read("nginx"))
+            assert time.monotonic() - started < 5
+            blocker.rollback()
+        # The connection stays in use: the database ended only the statement.
+        assert asyncio.run(read("nginx")).name == "nginx"
+    finally:
+        reader.close()
+        engine.dispose()
+
+
+def test_a_connection_cut_under_the_async_loop_reader_is_read_again_the_slow_way(
+    postgresql_catalog,
+):
+    engine = make_engine(Settings(database_url=postgresql_catalog))
+    reader = SqlImageRepository(engine).async_loop_reader()
+    assert reader is not None
+    database = make_url(postgresql_catalog).database
+
+    async def main() -> None:
+        assert (await reader.get("official", "nginx")).name == "nginx"
+        with shared_postgres_admin().connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+        until_backends(postgresql_catalog, 0)
+        # The cache reads it through the thread pool, whose pool checks its connection.
+        with pytest.raises(ReaderBusy):
+            await reader.get("official", "nginx")
+        # The broken connection was dropped, and another one opened in its place.
+        assert (await reader.get("official", "redis")).name == "redis"
+
+    try:
+        asyncio.run(main())
+    finally:
+        reader.close()
         engine.dispose()
 
 

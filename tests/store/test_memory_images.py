@@ -3,6 +3,7 @@ does, on each store, for the same images and the same questions."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import replace
 
@@ -26,7 +27,9 @@ def repositories(engine, store) -> tuple[SqlImageRepository, MemoryImageReposito
     sql.import_records([record("other", namespace="elsewhere"), record("a", namespace="x")])
     # A second import changes one image: its changed_at is later than the others'.
     sql.import_records([replace(record("a_b"), star_count=11)])
-    memory = MemoryImageRepository(sql.iter_all(), on_loop=store == "sqlite")
+    memory = MemoryImageRepository(
+        sql.iter_all(), on_loop=store == "sqlite", awaiting=store == "postgresql"
+    )
     return sql, memory
 
 
@@ -66,5 +69,25 @@ def test_a_loop_reader_where_the_store_offers_one(repositories, store):
         for failing in (reader, fake):
             with pytest.raises(ImageNotFound):
                 failing.get("official", "no-such")
+    finally:
+        reader.close()
+
+
+def test_an_async_loop_reader_where_the_store_offers_one(repositories, store):
+    sql, memory = repositories
+    reader, fake = sql.async_loop_reader(), memory.async_loop_reader()
+    assert (reader is None, fake is None) == (store != "postgresql",) * 2
+    if reader is None or fake is None:
+        return
+
+    async def main() -> None:
+        for namespace, name in list(memory.images)[:20]:
+            assert await fake.get(namespace, name) == await reader.get(namespace, name)
+        for failing in (reader, fake):
+            with pytest.raises(ImageNotFound):
+                await failing.get("official", "no-such")
+
+    try:
+        asyncio.run(main())
     finally:
         reader.close()

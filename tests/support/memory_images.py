@@ -6,6 +6,7 @@ both stores, for the same images and the same questions.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from swr_official_images.domain import Image, ImageNotFound, ImagePage, ReaderBusy
@@ -29,18 +30,44 @@ class MemoryLoopReader:
         self.closed = True
 
 
-class MemoryImageRepository:
-    """`on_loop`: offer a loop reader, as the SQL repository does on SQLite (not on
-    PostgreSQL). `reads` counts the reads through `get` (those a cache sends to the thread
-    pool)."""
+class MemoryAsyncLoopReader:
+    """Reads the repository's images as they are when the answer comes, a turn of the loop
+    later, like PostgreSQL's async reader; `broken` makes it answer as that one does when its
+    connection broke."""
 
-    def __init__(self, images: Iterable[Image] = (), *, on_loop: bool = False) -> None:
+    def __init__(self, images: dict[tuple[str, str], Image]) -> None:
+        self._images = images
+        self.broken = False
+        self.closed = False
+        self.reads = 0
+
+    async def get(self, namespace: str, name: str) -> Image:
+        self.reads += 1
+        await asyncio.sleep(0)
+        if self.broken:
+            raise ReaderBusy("server closed the connection unexpectedly")
+        return _get(self._images, namespace, name)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryImageRepository:
+    """`on_loop`: offer a loop reader, as the SQL repository does on SQLite; `awaiting`: offer
+    an async loop reader, as it does on PostgreSQL. `reads` counts the reads through `get`
+    (those a cache sends to the thread pool)."""
+
+    def __init__(
+        self, images: Iterable[Image] = (), *, on_loop: bool = False, awaiting: bool = False
+    ) -> None:
         self.images: dict[tuple[str, str], Image] = {}
         for image in images:
             self.put(image)
         self.on_loop = on_loop
+        self.awaiting = awaiting
         self.reads = 0
         self.loop_readers: list[MemoryLoopReader] = []
+        self.async_loop_readers: list[MemoryAsyncLoopReader] = []
 
     def put(self, image: Image) -> None:
         self.images[image.namespace, image.name] = image
@@ -75,6 +102,13 @@ class MemoryImageRepository:
             return None
         reader = MemoryLoopReader(self.images)
         self.loop_readers.append(reader)
+        return reader
+
+    def async_loop_reader(self) -> MemoryAsyncLoopReader | None:
+        if not self.awaiting:
+            return None
+        reader = MemoryAsyncLoopReader(self.images)
+        self.async_loop_readers.append(reader)
         return reader
 
 

@@ -58,12 +58,21 @@ async def until(condition, timeout: float = 10) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("on_loop", [True, False], ids=["loop reader", "thread pool"])
-def test_an_image_due_for_a_reload_is_answered_with_what_the_reload_read(on_loop):
-    """With a loop reader (SQLite) the reload reads on the loop and answers at once; without
-    one (PostgreSQL) the request is answered from the cache and the reload fills it in the
-    background."""
-    repository = MemoryImageRepository(sample_images(), on_loop=on_loop)
+# How a cache reads what it misses: on the loop at once (SQLite), on the loop awaiting the
+# answer (PostgreSQL), or in the thread pool (a store with neither reader).
+READERS = {
+    "loop reader": {"on_loop": True},
+    "async loop reader": {"awaiting": True},
+    "thread pool": {},
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_an_image_due_for_a_reload_is_answered_with_what_the_reload_read(reader):
+    """With a loop reader (SQLite) the reload reads on the loop and answers at once; otherwise
+    the request is answered from the cache and the reload fills it in the background."""
+    repository = MemoryImageRepository(sample_images(), **READERS[reader])
+    on_loop = reader == "loop reader"
     images = cached(repository)
     clock = images.found.clock
 
@@ -90,8 +99,9 @@ def test_an_image_due_for_a_reload_is_answered_with_what_the_reload_read(on_loop
         assert images.found.get(KEY) is MISSING
         with pytest.raises(ImageNotFound):
             await images.get(*KEY)
-        # Without a loop reader every read so far went through the thread pool; with one, none.
-        assert repository.reads == (0 if on_loop else 3)
+        # Without a reader on the loop every read so far went through the thread pool; with
+        # one, none.
+        assert repository.reads == (3 if reader == "thread pool" else 0)
 
     asyncio.run(main())
 
@@ -117,11 +127,56 @@ def test_a_busy_loop_reader_falls_back_to_the_thread_pool():
     assert reader.closed
 
 
-@pytest.mark.parametrize("on_loop", [True, False], ids=["loop reader", "thread pool"])
-def test_cached_images_hold_nothing_the_garbage_collector_visits(on_loop):
+def test_a_broken_async_loop_reader_falls_back_to_the_thread_pool():
+    repository = MemoryImageRepository(sample_images(), awaiting=True)
+    images = cached(repository)
+
+    async def main() -> None:
+        assert (await images.get("official", "redis")).name == "redis"  # opens the reader
+        [reader] = repository.async_loop_readers
+        assert (reader.reads, repository.reads) == (1, 0)
+        reader.broken = True
+        assert (await images.get(*KEY)).name == "nginx"
+        with pytest.raises(ImageNotFound):
+            await images.get("official", "no-such-image")
+        assert (reader.reads, repository.reads) == (3, 2)
+        # The not-found answer is cached, whichever way it was read.
+        with pytest.raises(ImageNotFound):
+            await images.get("official", "no-such-image")
+        assert (reader.reads, repository.reads) == (3, 2)
+
+    try:
+        asyncio.run(main())
+    finally:
+        images.close()
+    assert all(reader.closed for reader in repository.async_loop_readers)
+
+
+def test_concurrent_misses_share_one_awaited_read():
+    repository = MemoryImageRepository(sample_images(), awaiting=True)
+    images = cached(repository)
+
+    async def main() -> None:
+        found = await asyncio.gather(*(images.get(*KEY) for _ in range(5)))
+        assert {image.name for image in found} == {"nginx"}
+        missing = await asyncio.gather(
+            *(images.get("official", "no-such-image") for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(error, ImageNotFound) for error in missing), missing
+        [reader] = repository.async_loop_readers
+        assert reader.reads == 2
+
+    try:
+        asyncio.run(main())
+    finally:
+        images.close()
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_cached_images_hold_nothing_the_garbage_collector_visits(reader):
     # Every full collection visits each tracked object and the objects it refers to: cached
     # Image objects made each pass cost 15-20 ms at 10,000 entries, all requests waiting.
-    repository = MemoryImageRepository(sample_images(), on_loop=on_loop)
+    repository = MemoryImageRepository(sample_images(), **READERS[reader])
     images = cached(repository, size=1000, ttl=60)
 
     async def main() -> None:
