@@ -213,7 +213,8 @@ class Settings(BaseSettings):
     # request must not hang on a stuck database). SQLite uses neither.
     db_pool_size: int = setting(
         5,
-        "PostgreSQL connections each process keeps open, and uses at most",
+        "PostgreSQL connections each process keeps open, and uses at most, for its threads; as "
+        "many again for the images it reads on the event loop",
         "an integer from 1 to 100",
         ge=1,
         le=100,
