@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import sqlite3
@@ -371,56 +372,86 @@ class LoopConnections:
 
     At most as many as the engine's pool holds, opened when first needed: a request takes an
     idle one, or opens one while fewer are open, or waits for one to come back, within the
-    engine's read timeout. A connection handed back broken, or not idle, is dropped and its
-    place opened again by the next request that needs it.
+    engine's read timeout. Waiting requests are served in their order of arrival: one given
+    back goes to the first of them, never to a request that came later. A connection given
+    back broken, or not idle, is dropped, and its place goes to the next request to open one.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._connect = _loop_connects[engine]
         self._waits = _engine_waits[engine]
-        size = engine.pool.size()  # type: ignore[attr-defined]  # a QueuePool's
-        # An open connection, or None for a place where one may be opened. Last in, first out:
-        # the connection just given back is taken again, and others are opened only for
-        # requests that overlap.
-        self._free: asyncio.LifoQueue[psycopg.AsyncConnection[Any] | None] = asyncio.LifoQueue()
-        for _ in range(size):
-            self._free.put_nowait(None)
+        # Last in, first out: the connection just given back is taken again, and others are
+        # opened only for requests that overlap.
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        # Connections that may still be opened.
+        self._places: int = engine.pool.size()  # type: ignore[attr-defined]  # a QueuePool's
+        # What each waiting request is handed: a connection, or None for a place to open one.
+        self._waiters: collections.deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = (
+            collections.deque()
+        )
         self._open: set[psycopg.AsyncConnection[Any]] = set()
         self._closed = False
 
     async def take(self) -> psycopg.AsyncConnection[Any]:
         """An idle connection, for `give_back` once its answer is read."""
+        if self._idle:
+            return self._idle.pop()
+        if self._places:
+            self._places -= 1
+            return await self._open_one()
+        given = await self._wait_for_one()
+        return given if given is not None else await self._open_one()
+
+    async def _open_one(self) -> psycopg.AsyncConnection[Any]:
         try:
-            connection = self._free.get_nowait()
-        except asyncio.QueueEmpty:
-            connection = await self._wait_for_one()
-        if connection is None:
-            try:
-                if self._closed:
-                    raise DatabaseWaitAborted("the server is stopping: no new connection")
-                connection = await self._connect()
-            except BaseException:
-                self._free.put_nowait(None)
-                raise
-            self._open.add(connection)
+            if self._closed:
+                raise DatabaseWaitAborted("the server is stopping: no new connection")
+            connection = await self._connect()
+        except BaseException:
+            self._hand_over(None)
+            raise
+        self._open.add(connection)
         return connection
 
     async def _wait_for_one(self) -> psycopg.AsyncConnection[Any] | None:
+        waiter: asyncio.Future[psycopg.AsyncConnection[Any] | None]
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
             async with asyncio.timeout(self._waits.deadline() - time.monotonic()):
-                return await self._free.get()
-        except TimeoutError:
-            raise DatabaseWaitAborted(
-                "the database did not answer in time: no connection came free"
-            ) from None
+                return await waiter
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():
+                # Handed one just as it gave up: the next in line gets it.
+                self._hand_over(waiter.result())
+            else:
+                waiter.cancel()
+            if isinstance(error, TimeoutError):
+                raise DatabaseWaitAborted(
+                    "the database did not answer in time: no connection came free"
+                ) from None
+            raise
+
+    def _hand_over(self, connection: psycopg.AsyncConnection[Any] | None) -> None:
+        """A connection (or None: a place to open one) to the first request waiting, else
+        kept for the next."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        if connection is None:
+            self._places += 1
+        else:
+            self._idle.append(connection)
 
     def give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
         if self._closed or connection.pgconn.transaction_status != _IDLE:
             # Broken (BAD shows as UNKNOWN), or left inside a transaction or a query.
             self._drop(connection)
-            self._free.put_nowait(None)
+            self._hand_over(None)
         else:
-            self._free.put_nowait(connection)
+            self._hand_over(connection)
 
     def _drop(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self._open.discard(connection)
@@ -430,13 +461,14 @@ class LoopConnections:
 
     def close(self) -> None:
         """Closes the idle connections now, and the others as they come back (the process is
-        stopping: stop_waiting ends their waits)."""
+        stopping: stop_waiting ends their waits); requests still waiting are refused."""
         self._closed = True
-        idle = [self._free.get_nowait() for _ in range(self._free.qsize())]
+        idle, self._idle = self._idle, []
         for connection in idle:
-            if connection is not None:
-                self._drop(connection)
-            self._free.put_nowait(None)
+            self._drop(connection)
+            self._hand_over(None)
+        while self._waiters:
+            self._hand_over(None)
 
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE

@@ -569,3 +569,20 @@ def test_a_loop_reader_that_would_wait_for_a_lock_says_so(tmp_path, catalog_file
     finally:
         reader.close()
         engine.dispose()
+
+
+def test_a_stopped_server_leaves_no_connection_open(postgresql_catalog):
+    engine = make_engine(Settings(database_url=postgresql_catalog))
+    try:
+        tokens = issue_tokens(postgresql_catalog, engine)
+    finally:
+        engine.dispose()
+    until_backends(postgresql_catalog, 0)
+    headers = {"X-Auth-Token": tokens.valid}
+    with serve(Settings(database_url=postgresql_catalog)) as base_url:
+        for name, status in (("nginx", 200), ("redis", 200), ("no-such-image", 404)):
+            response = httpx.get(base_url + image_path(name), headers=headers)
+            assert response.status_code == status, response.text
+        # The pool's connection (the token) and the event loop's (the images).
+        assert client_backends(postgresql_catalog) == 2
+    until_backends(postgresql_catalog, 0)
