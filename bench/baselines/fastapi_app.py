@@ -46,15 +46,6 @@ app = FastAPI(title="SWR official images (FastAPI baseline)")
 api_key = APIKeyHeader(name="X-Auth-Token", auto_error=False)
 
 
-def _constraints(name: str) -> dict[str, object]:
-    schema = store.parameter_schema(name)
-    return {
-        "min_length": schema["minLength"],
-        "max_length": schema["maxLength"],
-        "pattern": schema["pattern"],
-    }
-
-
 _LIMIT = store.parameter_schema("limit")
 
 
@@ -82,8 +73,8 @@ async def on_invalid_request(request: Request, exc: RequestValidationError) -> J
 
 @app.get(store.PATH, response_model=OfficialImage, dependencies=[Depends(authenticated)])
 def show_official_image(
-    namespace: Annotated[str, Path(**_constraints("namespace"))],
-    repository: Annotated[str, Path(**_constraints("repository"))],
+    namespace: Annotated[str, Path(**store.fastapi_constraints("namespace"))],
+    repository: Annotated[str, Path(**store.fastapi_constraints("repository"))],
     request: Request,
     response: Response,
 ) -> dict[str, object]:
@@ -102,12 +93,12 @@ def show_official_image(
     dependencies=[Depends(authenticated)],
 )
 def list_official_images(
-    namespace: Annotated[str, Path(**_constraints("namespace"))],
+    namespace: Annotated[str, Path(**store.fastapi_constraints("namespace"))],
     request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=_LIMIT["minimum"], le=_LIMIT["maximum"])] = _LIMIT["default"],
-    marker: Annotated[str | None, Query(**_constraints("marker"))] = None,
-    name: Annotated[str | None, Query(**_constraints("name"))] = None,
+    marker: Annotated[str | None, Query(**store.fastapi_constraints("marker"))] = None,
+    name: Annotated[str | None, Query(**store.fastapi_constraints("name"))] = None,
 ) -> dict[str, object]:
     response.headers.update(store.response_headers(request.headers.get("x-request-id")))
     return store.list_images(namespace, limit, marker, name)

@@ -112,15 +112,6 @@ def _image(row: Sequence[Any]) -> dict[str, object]:
     return image
 
 
-def _constraints(name: str) -> dict[str, object]:
-    schema = store.parameter_schema(name)
-    return {
-        "min_length": schema["minLength"],
-        "max_length": schema["maxLength"],
-        "pattern": schema["pattern"],
-    }
-
-
 _LIMIT = store.parameter_schema("limit")
 
 app = FastAPI(title="SWR official images (lean FastAPI baseline)", lifespan=_lifespan)
@@ -158,8 +149,8 @@ async def on_invalid_request(request: Request, exc: RequestValidationError) -> J
 
 @app.get(store.PATH, response_model=OfficialImage, dependencies=[Depends(authenticated)])
 async def show_official_image(
-    namespace: Annotated[str, Path(**_constraints("namespace"))],
-    repository: Annotated[str, Path(**_constraints("repository"))],
+    namespace: Annotated[str, Path(**store.fastapi_constraints("namespace"))],
+    repository: Annotated[str, Path(**store.fastapi_constraints("repository"))],
     request: Request,
     response: Response,
 ) -> Any:
@@ -178,12 +169,12 @@ async def show_official_image(
     dependencies=[Depends(authenticated)],
 )
 async def list_official_images(
-    namespace: Annotated[str, Path(**_constraints("namespace"))],
+    namespace: Annotated[str, Path(**store.fastapi_constraints("namespace"))],
     request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=_LIMIT["minimum"], le=_LIMIT["maximum"])] = _LIMIT["default"],
-    marker: Annotated[str | None, Query(**_constraints("marker"))] = None,
-    name: Annotated[str | None, Query(**_constraints("name"))] = None,
+    marker: Annotated[str | None, Query(**store.fastapi_constraints("marker"))] = None,
+    name: Annotated[str | None, Query(**store.fastapi_constraints("name"))] = None,
 ) -> dict[str, object]:
     # The service's keyset query: after the marker, a prefix as a range, one row more to know
     # whether another page follows.

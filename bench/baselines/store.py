@@ -50,6 +50,16 @@ def parameter_schema(name: str) -> dict:
     return _components()["parameters"][name]["schema"]
 
 
+def fastapi_constraints(name: str) -> dict[str, object]:
+    """The spec's constraints on a parameter, as FastAPI's `Path` and `Query` take them."""
+    schema = parameter_schema(name)
+    return {
+        "min_length": schema["minLength"],
+        "max_length": schema["maxLength"],
+        "pattern": schema["pattern"],
+    }
+
+
 # The body's fields in the spec's order, which is the order the service writes them in.
 IMAGE_FIELDS = tuple(_components()["schemas"]["OfficialImage"]["properties"])
 
