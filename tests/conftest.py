@@ -502,6 +502,17 @@ def cli_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "swr_official_images"]
 
 
+def _workers_started(log_lines: list[str]) -> int:
+    """How many server processes have logged that their application started."""
+    pids = set()
+    for line in log_lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if record.get("message") == "Application startup complete.":
+                pids.add(record.get("pid"))
+    return len(pids)
+
+
 @contextlib.contextmanager
 def serve_process(
     database_url: str, directory: Path, *args: str, env: dict[str, str] | None = None
@@ -509,6 +520,7 @@ def serve_process(
     """`swr-official-images serve ARGS` as its own process, its stdout and stderr in files of
     `directory`; stopped (SIGTERM) and waited for on exit, so the files are then complete."""
     port = free_port()
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
     environ = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"}
     environ.update(env or {})
     command = [*cli_command(), "serve", "--port", str(port), *args]
@@ -521,9 +533,12 @@ def serve_process(
         while True:
             logs = f"{stdout.read_text()}\n{stderr.read_text()}"
             assert process.poll() is None, logs
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(server.base_url + "/openapi.json").status_code == 200:
-                    break
+            # Every worker up, not only the first: on a busy machine the others can take
+            # seconds longer, and the first would answer every request meanwhile.
+            if workers == 1 or _workers_started(server.log_lines()) >= workers:
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(server.base_url + "/openapi.json").status_code == 200:
+                        break
             assert time.monotonic() < deadline, "the server did not start:\n" + logs
             time.sleep(0.2)
         yield server

@@ -16,7 +16,12 @@ import yaml
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, output_folder, require_browser
 from tests.support.contract import expected_error_code, resolve
 
-pytestmark = pytest.mark.slow  # a real browser: seconds a page
+pytestmark = [
+    pytest.mark.slow,  # a real browser: seconds a page
+    # A walk through every page or operation renders dozens of screens in software: on a busy
+    # 2-core machine that takes minutes, past the suite's 120 s bound for a hung test.
+    pytest.mark.timeout(360),
+]
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
