@@ -209,6 +209,18 @@ class Settings(BaseSettings):
     workers: int = setting(
         1, "server processes `serve` runs", "an integer from 1 to 64", flag="--workers", ge=1, le=64
     )
+    # With several workers, uvicorn's supervisor replaces a worker that does not answer its
+    # health check in time. A new worker answers only once its interpreter has started and
+    # imported the service: on a busy host that takes longer than uvicorn's 5 s, and workers
+    # would be replaced as they start, for ever.
+    worker_healthcheck_timeout: int = setting(
+        30,
+        "seconds a worker process (of several) may take to answer the supervisor's health check, "
+        "at start and later, before it is replaced",
+        "an integer from 1 to 3600 (seconds)",
+        ge=1,
+        le=3600,
+    )
     # PostgreSQL: connections each process keeps open, and how long one statement may run (a
     # request must not hang on a stuck database). SQLite uses neither.
     db_pool_size: int = setting(

@@ -386,4 +386,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # "on", not "auto": a broken spec or handler then stops start-up instead of serving 500s.
         "lifespan": "on",
         "server_header": False,
+        "timeout_worker_healthcheck": settings.worker_healthcheck_timeout,
     }

@@ -111,6 +111,30 @@ def test_two_workers_serve_newly_imported_data(empty_postgresql_url, catalog_fil
         assert len(pids_answering("fresh-image", 200)) == 2
 
 
+# A worker process that starts slowly, as on a busy host: the interpreters uvicorn spawns for
+# its workers sleep before anything else, longer than uvicorn's own health-check timeout (5 s).
+SLOW_WORKER_START = """
+import sys, time
+if "--multiprocessing-fork" in sys.orig_argv:
+    time.sleep({seconds})
+"""
+
+
+@pytest.mark.slow
+def test_workers_that_start_slowly_are_not_replaced_as_they_start(empty_postgresql_url, tmp_path):
+    url = migrate(empty_postgresql_url)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_WORKER_START.format(seconds=7))
+    with serve_process(
+        url, tmp_path, "--workers", "2", "--no-sample", env={"PYTHONPATH": str(site)}
+    ) as server:
+        # serve_process returns once both workers have started: none was replaced meanwhile.
+        messages = [json.loads(line).get("message", "") for line in server.log_lines()]
+    assert not [m for m in messages if m.endswith(" died")], messages
+    assert messages.count("Application startup complete.") == 2, messages
+
+
 @pytest.mark.slow
 def test_requests_fail_cleanly_while_the_database_is_gone_and_recover_without_restart(
     spec, empty_postgresql_url, catalog_file
