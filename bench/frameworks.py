@@ -86,20 +86,20 @@ PAGE_PATH_TEMPLATE = f"{FIRST_PAGE_PATH}&marker={NAME_TEMPLATE}"
 _HOT_FRACTION = 0.5
 
 
-def _uvicorn(module: str) -> Callable[[int], list[str]]:
-    def command(port: int) -> list[str]:
+def _uvicorn(module: str) -> Callable[[], list[str]]:
+    def command() -> list[str]:
         return [
             sys.executable, "-m", "uvicorn", f"bench.baselines.{module}:app",
             "--app-dir", str(SOURCE_ROOT),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", "0", "--workers", "1",
             "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
         ]  # fmt: skip
 
     return command
 
 
-# A variant's name -> the command line that serves it on a port.
-Variants = dict[str, Callable[[int], list[str]]]
+# A variant's name -> the command line that serves it on a port it picks (port 0).
+Variants = dict[str, Callable[[], list[str]]]
 
 PROJECT = "swr-official-images"
 # This project first: it is the reference every other answer is checked against.
@@ -112,7 +112,7 @@ VARIANTS: Variants = {
 }
 
 
-def revision_variant(revision: str, workdir: Path) -> Callable[[int], list[str]]:
+def revision_variant(revision: str, workdir: Path) -> Callable[[], list[str]]:
     """This project's `serve` as it was at git revision `revision`: the revision's tree,
     exported into `workdir`, first on the import path of the same interpreter. A revision
     that needs other dependencies, or another database schema, fails to start and says so."""
@@ -131,8 +131,8 @@ def revision_variant(revision: str, workdir: Path) -> Callable[[int], list[str]]
     # `server`, and the installed console script would import today's package instead.
     package = "swr_official_images" if (tree / "swr_official_images").is_dir() else "server"
 
-    def command(port: int) -> list[str]:
-        return ["env", f"PYTHONPATH={tree}", sys.executable, "-m", package, *serve_arguments(port)]
+    def command() -> list[str]:
+        return ["env", f"PYTHONPATH={tree}", sys.executable, "-m", package, *serve_arguments()]
 
     return command
 
@@ -365,9 +365,10 @@ def serving_variants(
             )
             for index, (name, command) in enumerate(variants.items())
         }
-        for process, server in started.values():
-            wait_until_answering(process, server, probes.image_path, probes.token)
-        yield {name: server for name, (_process, server) in started.items()}
+        yield {
+            name: wait_until_answering(starting, probes.image_path, probes.token)
+            for name, starting in started.items()
+        }
 
 
 def check_agreement(base_urls: dict[str, str], probes: Probes) -> None:

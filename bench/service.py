@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import re
 import subprocess
 import sys
 import tempfile
@@ -129,14 +129,15 @@ class RunningServer:
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def serve_arguments(port: int) -> list[str]:
-    """The `serve` command line of the benchmarks, with production defaults."""
-    return ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-sample"]
+def serve_arguments() -> list[str]:
+    """The `serve` command line of the benchmarks, with production defaults, on a port the
+    server picks."""
+    return ["serve", "--host", "127.0.0.1", "--port", "0", "--no-sample"]
 
 
-def serve_command(port: int) -> list[str]:
+def serve_command() -> list[str]:
     """This project's server as the README starts it, with production defaults."""
-    return [*cli_command(), *serve_arguments(port)]
+    return [*cli_command(), *serve_arguments()]
 
 
 def pinned_to(cpu: int | None) -> Callable[[], None] | None:
@@ -146,34 +147,47 @@ def pinned_to(cpu: int | None) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
+# What uvicorn logs once it holds its socket, in this project's log formats and its own.
+_LISTENING = re.compile(rb"Uvicorn running on (http://127\.0\.0\.1:\d+) ")
+
+
+@dataclass(frozen=True)
+class StartingServer:
+    """A server process started on port 0, whose address is in its log once it has bound one.
+
+    A port found free beforehand could be taken by another process before the server binds it,
+    and that process would then answer for the server."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+
 @contextlib.contextmanager
 def running_server(
     database_url: str,
     log_path: Path,
     probe: tuple[str, str],
-    command: Callable[[int], list[str]] = serve_command,
+    command: Callable[[], list[str]] = serve_command,
     cpu: int | None = None,
 ) -> Iterator[RunningServer]:
-    """`command(port)` (by default `serve --no-sample`) on a free local port until the block
-    ends, on CPU `cpu` when given. `probe` is (path, token) of an image that must answer 200:
-    proof that the server is up and the token works."""
-    with starting_server(database_url, log_path, command, cpu) as (process, server):
-        wait_until_answering(process, server, *probe)
-        yield server
+    """`command()` (by default `serve --no-sample`) until the block ends, on CPU `cpu` when
+    given. `probe` is (path, token) of an image that must answer 200: proof that the server is
+    up and the token works."""
+    with starting_server(database_url, log_path, command, cpu) as starting:
+        yield wait_until_answering(starting, *probe)
 
 
 @contextlib.contextmanager
 def starting_server(
     database_url: str,
     log_path: Path,
-    command: Callable[[int], list[str]] = serve_command,
+    command: Callable[[], list[str]] = serve_command,
     cpu: int | None = None,
-) -> Iterator[tuple[subprocess.Popen, RunningServer]]:
+) -> Iterator[StartingServer]:
     """As `running_server`, without waiting for it to answer: several can start at once."""
-    port = _free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (our own command line, no shell)
-            command(port),
+            command(),
             env=service_environment(database_url),
             # The workspace: a `.env` where the benchmark was started must not change settings.
             cwd=log_path.parent,
@@ -183,7 +197,7 @@ def starting_server(
             preexec_fn=pinned_to(cpu),
         )
     try:
-        yield process, RunningServer(f"http://127.0.0.1:{port}", process.pid, log_path)
+        yield StartingServer(process, log_path)
     finally:
         stop_process(process)
 
@@ -199,33 +213,32 @@ def stop_process(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def wait_until_answering(
-    process: subprocess.Popen, server: RunningServer, path: str, token: str
-) -> None:
-    url = server.base_url + path  # always http://127.0.0.1:PORT/...
-    request = urllib.request.Request(url, headers={"X-Auth-Token": token})  # noqa: S310
+def wait_until_answering(starting: StartingServer, path: str, token: str) -> RunningServer:
+    """The server once it has logged its address and answers `path` with 200 given `token`."""
+    process, log_path = starting.process, starting.log_path
     deadline = time.monotonic() + _START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchError(
                 f"the server exited with status {process.returncode} before answering:\n"
-                + _tail(server.log_path.read_text(errors="replace"))
+                + _tail(log_path.read_text(errors="replace"))
             )
+        listening = _LISTENING.search(log_path.read_bytes())
+        if listening is None:
+            time.sleep(0.2)
+            continue
+        server = RunningServer(listening.group(1).decode(), process.pid, log_path)
+        request = urllib.request.Request(  # noqa: S310 (always http://127.0.0.1:PORT/...)
+            server.base_url + path, headers={"X-Auth-Token": token}
+        )
         try:
             with urllib.request.urlopen(request, timeout=2):  # noqa: S310
-                return
+                return server
         except urllib.error.HTTPError as exc:
             raise BenchError(f"the server answers {path} with {exc.code}, not 200") from None
-        except OSError:  # not listening yet
+        except OSError:  # bound, not answering yet
             time.sleep(0.2)
     raise BenchError(f"the server did not answer within {_START_TIMEOUT_SECONDS} s")
-
-
-def _free_port() -> int:
-    # Another process could take the port before the server binds it; unlikely on a bench box.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _read_text(file: IO[bytes]) -> str:

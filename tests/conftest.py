@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -513,31 +514,47 @@ def _workers_started(log_lines: list[str]) -> int:
     return len(pids)
 
 
+# What uvicorn logs once it holds its socket, in either log format, on any host.
+LISTENING = re.compile(r"Uvicorn running on http://\S+:(\d+) ")
+
+
+def listening_url(log_text: str) -> str | None:
+    """The local base URL of a server started on port 0, from the port it logged once bound,
+    or None before it has.
+
+    A port found free beforehand can be taken by another test's server before this one binds
+    it, and that server would then answer the readiness probe; a port the server picked itself
+    is its own from the moment it is logged."""
+    match = LISTENING.search(log_text)
+    return f"http://127.0.0.1:{match.group(1)}" if match else None
+
+
 @contextlib.contextmanager
 def serve_process(
     database_url: str, directory: Path, *args: str, env: dict[str, str] | None = None
 ) -> Iterator[ServerProcess]:
-    """`swr-official-images serve ARGS` as its own process, its stdout and stderr in files of
-    `directory`; stopped (SIGTERM) and waited for on exit, so the files are then complete."""
-    port = free_port()
+    """`swr-official-images serve ARGS` as its own process on a port it picks, its stdout and
+    stderr in files of `directory`; stopped (SIGTERM) and waited for on exit, so the files are
+    then complete."""
     workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
     environ = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"}
     environ.update(env or {})
-    command = [*cli_command(), "serve", "--port", str(port), *args]
+    command = [*cli_command(), "serve", "--port", "0", *args]
     stdout, stderr = directory / "serve.out", directory / "serve.err"
     with stdout.open("w") as out, stderr.open("w") as err:
         process = subprocess.Popen(command, env=environ, stdout=out, stderr=err)
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, stdout, stderr)
     try:
         deadline = time.monotonic() + 60
         while True:
             logs = f"{stdout.read_text()}\n{stderr.read_text()}"
             assert process.poll() is None, logs
+            base_url = listening_url(logs)
+            server = ServerProcess(base_url or "", process, stdout, stderr)
             # Every worker up, not only the first: on a busy machine the others can take
             # seconds longer, and the first would answer every request meanwhile.
-            if workers == 1 or _workers_started(server.log_lines()) >= workers:
+            if base_url and (workers == 1 or _workers_started(server.log_lines()) >= workers):
                 with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(server.base_url + "/openapi.json").status_code == 200:
+                    if httpx.get(base_url + "/openapi.json").status_code == 200:
                         break
             assert time.monotonic() < deadline, "the server did not start:\n" + logs
             time.sleep(0.2)

@@ -21,7 +21,7 @@ from sqlalchemy import event
 from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.tokens import TokenStore
-from tests.conftest import NESTED_IMAGE, cli_command, free_port, run_cli, serve_process
+from tests.conftest import NESTED_IMAGE, cli_command, listening_url, run_cli, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,20 +29,22 @@ ROOT = Path(__file__).resolve().parents[2]
 @contextlib.contextmanager
 def serving(database_url: str, *flags: str, log: Path) -> Iterator[int]:
     """`swr-official-images serve` in a process of its own; yields its port once it answers."""
-    port = free_port()
-    env = {**os.environ, "SWR_DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "swr_official_images", "serve", "--port", str(port), *flags]
+    env = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO"}
+    command = [sys.executable, "-m", "swr_official_images", "serve", "--port", "0", *flags]
     with log.open("w") as log_file:
         process = subprocess.Popen(command, env=env, stdout=log_file, stderr=log_file)
     try:
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, log.read_text()
+            base_url = listening_url(log.read_text())
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/openapi.json").status_code == 200:
+                if base_url and httpx.get(base_url + "/openapi.json").status_code == 200:
                     break
             assert time.monotonic() < deadline, "serve did not start:\n" + log.read_text()
             time.sleep(0.1)
+        assert base_url
+        port = int(base_url.rsplit(":", 1)[1])
         yield port
     finally:
         process.terminate()

@@ -23,7 +23,7 @@ from sqlalchemy import make_url
 
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import make_engine
-from tests.conftest import migrate, run_cli, serve
+from tests.conftest import listening_url, migrate, run_cli, serve
 from tests.support.contract import assert_request_id, path_for
 
 NGINX = path_for("official", "nginx")
@@ -45,12 +45,6 @@ class ServeProcess:
         return self.log.read_text()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(condition, what: str, server: ServeProcess) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
@@ -60,23 +54,26 @@ def wait_for(condition, what: str, server: ServeProcess) -> None:
 
 @contextlib.contextmanager
 def serve_process(database_url: str, log: Path, *args: str, **env: str) -> Iterator[ServeProcess]:
-    port = free_port()
-    environment = {**os.environ, "SWR_DATABASE_URL": database_url, **env}
+    environment = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_LOG_LEVEL": "INFO", **env}
     command = [
         sys.executable,
         "-m",
         "swr_official_images",
         "serve",
         "--port",
-        str(port),
+        "0",
         "--no-sample",
     ]
     with log.open("w") as out:
         process = subprocess.Popen([*command, *args], env=environment, stdout=out, stderr=out)
-    server = ServeProcess(process, port, log)
+    server = ServeProcess(process, 0, log)
 
     def answers() -> bool:
         assert process.poll() is None, server.output()
+        base_url = listening_url(server.output())
+        if base_url is None:
+            return False
+        server.port = int(base_url.rsplit(":", 1)[1])
         with contextlib.suppress(httpx.TransportError):
             return httpx.get(server.base_url + "/healthz").status_code == 200
         return False

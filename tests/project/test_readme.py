@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from swr_official_images.catalog.sample import sample_catalog
-from tests.conftest import free_port, fresh_database, require_postgres
+from tests.conftest import fresh_database, listening_url, require_postgres
 from tests.support.snippets import blocks_of, code_blocks, documents, name, substitute
 
 pytestmark = pytest.mark.slow  # runs `make serve` as its own process
@@ -50,11 +50,10 @@ class MadeServer:
 @pytest.fixture(scope="module")
 def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
     """`make serve` as the README says to run it, in the checkout, on a database of its own and
-    a free port; the token is the one it prints."""
+    a port it picks; the token is the one it prints."""
     directory = tmp_path_factory.mktemp("make-serve")
     database_url = f"sqlite:///{directory}/official-images.db"
-    port = free_port()
-    env = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_PORT": str(port)}
+    env = {**os.environ, "SWR_DATABASE_URL": database_url, "SWR_PORT": "0"}
     stdout, stderr = directory / "serve.out", directory / "serve.err"
     # -o: never reinstall .venv from inside a test, whatever the timestamps say.
     command = ["make", "--no-print-directory", "-o", ".venv/.installed", "serve"]
@@ -62,18 +61,18 @@ def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
         )
-    base_url = f"http://127.0.0.1:{port}"
 
-    def printed_token() -> str | None:
-        assert process.poll() is None, stdout.read_text() + stderr.read_text()
-        match = TOKEN.search(stderr.read_text())
+    def printed_token() -> tuple[str, str] | None:
+        logs = stdout.read_text() + stderr.read_text()
+        assert process.poll() is None, logs
+        match, base_url = TOKEN.search(stderr.read_text()), listening_url(logs)
         with contextlib.suppress(httpx.TransportError):
-            if match and httpx.get(base_url + "/readyz").status_code == 200:
-                return match.group()
+            if match and base_url and httpx.get(base_url + "/readyz").status_code == 200:
+                return base_url, match.group()
         return None
 
     try:
-        token = wait_until(printed_token, timeout=60, what="make serve to start")
+        base_url, token = wait_until(printed_token, timeout=60, what="make serve to start")
         yield MadeServer(base_url, database_url, token, stdout)
     finally:
         # make and the server it started: the process group this test created.
@@ -130,7 +129,6 @@ def test_make_serve_serves_the_sample_catalog_with_the_token_it_prints(make_serv
 def test_postgresql_block_runs_as_written(make_serve, tmp_path):
     require_postgres()
     [block] = [b for b in sh_blocks() if "postgresql+psycopg://" in b]
-    port = free_port()
     with fresh_database("postgresql", tmp_path) as url:
         program = substitute(
             block,
@@ -141,7 +139,7 @@ def test_postgresql_block_runs_as_written(make_serve, tmp_path):
             },
         )
         # The first line exports the store the rest started from: the one make serve filled.
-        env = {**os.environ, "SWR_DATABASE_URL": make_serve.database_url, "SWR_PORT": str(port)}
+        env = {**os.environ, "SWR_DATABASE_URL": make_serve.database_url, "SWR_PORT": "0"}
         out = (tmp_path / "block.out").open("w")
         err = (tmp_path / "block.err").open("w")
         process = subprocess.Popen(
@@ -152,18 +150,18 @@ def test_postgresql_block_runs_as_written(make_serve, tmp_path):
             stderr=err,
             start_new_session=True,
         )
-        base_url = f"http://127.0.0.1:{port}"
 
         def ready() -> str | None:
             logs = (tmp_path / "block.out").read_text() + (tmp_path / "block.err").read_text()
             assert process.poll() is None, logs
+            base_url = listening_url(logs)
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(base_url + "/readyz").status_code == 200:
-                    return logs
+                if base_url and httpx.get(base_url + "/readyz").status_code == 200:
+                    return base_url
             return None
 
         try:
-            wait_until(ready, timeout=90, what="the PostgreSQL block's servers")
+            base_url = wait_until(ready, timeout=90, what="the PostgreSQL block's servers")
             token = TOKEN.search((tmp_path / "block.out").read_text())
             assert token, "token create printed no token"
             image = httpx.get(
