@@ -518,15 +518,14 @@ def _workers_started(log_lines: list[str]) -> int:
 LISTENING = re.compile(r"Uvicorn running on http://\S+:(\d+) ")
 
 
-def listening_url(log_text: str) -> str | None:
-    """The local base URL of a server started on port 0, from the port it logged once bound,
-    or None before it has.
+def listening_port(log_text: str) -> int | None:
+    """The port a server started on port 0 logged once bound, or None before it has.
 
     A port found free beforehand can be taken by another test's server before this one binds
     it, and that server would then answer the readiness probe; a port the server picked itself
     is its own from the moment it is logged."""
     match = LISTENING.search(log_text)
-    return f"http://127.0.0.1:{match.group(1)}" if match else None
+    return int(match.group(1)) if match else None
 
 
 @contextlib.contextmanager
@@ -546,15 +545,17 @@ def serve_process(
     try:
         deadline = time.monotonic() + 60
         while True:
-            logs = f"{stdout.read_text()}\n{stderr.read_text()}"
+            out_text = stdout.read_text()
+            logs = f"{out_text}\n{stderr.read_text()}"
             assert process.poll() is None, logs
-            base_url = listening_url(logs)
-            server = ServerProcess(base_url or "", process, stdout, stderr)
+            port = listening_port(logs)
             # Every worker up, not only the first: on a busy machine the others can take
             # seconds longer, and the first would answer every request meanwhile.
-            if base_url and (workers == 1 or _workers_started(server.log_lines()) >= workers):
+            started = workers == 1 or _workers_started(out_text.splitlines()) >= workers
+            if port is not None and started:
+                server = ServerProcess(f"http://127.0.0.1:{port}", process, stdout, stderr)
                 with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(base_url + "/openapi.json").status_code == 200:
+                    if httpx.get(server.base_url + "/openapi.json").status_code == 200:
                         break
             assert time.monotonic() < deadline, "the server did not start:\n" + logs
             time.sleep(0.2)

@@ -21,7 +21,7 @@ from sqlalchemy import event
 from swr_official_images.catalog.sample import sample_catalog
 from swr_official_images.store.images import SqlImageRepository
 from swr_official_images.store.tokens import TokenStore
-from tests.conftest import NESTED_IMAGE, cli_command, listening_url, run_cli, serve_process
+from tests.conftest import NESTED_IMAGE, cli_command, listening_port, run_cli, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,14 +37,13 @@ def serving(database_url: str, *flags: str, log: Path) -> Iterator[int]:
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, log.read_text()
-            base_url = listening_url(log.read_text())
+            port = listening_port(log.read_text())
             with contextlib.suppress(httpx.TransportError):
-                if base_url and httpx.get(base_url + "/openapi.json").status_code == 200:
+                url = f"http://127.0.0.1:{port}/openapi.json"
+                if port is not None and httpx.get(url).status_code == 200:
                     break
             assert time.monotonic() < deadline, "serve did not start:\n" + log.read_text()
             time.sleep(0.1)
-        assert base_url
-        port = int(base_url.rsplit(":", 1)[1])
         yield port
     finally:
         process.terminate()

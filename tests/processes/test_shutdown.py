@@ -23,7 +23,7 @@ from sqlalchemy import make_url
 
 from swr_official_images.settings import Settings
 from swr_official_images.store.db import make_engine
-from tests.conftest import listening_url, migrate, run_cli, serve
+from tests.conftest import listening_port, migrate, run_cli, serve
 from tests.support.contract import assert_request_id, path_for
 
 NGINX = path_for("official", "nginx")
@@ -70,10 +70,10 @@ def serve_process(database_url: str, log: Path, *args: str, **env: str) -> Itera
 
     def answers() -> bool:
         assert process.poll() is None, server.output()
-        base_url = listening_url(server.output())
-        if base_url is None:
+        port = listening_port(server.output())
+        if port is None:
             return False
-        server.port = int(base_url.rsplit(":", 1)[1])
+        server.port = port
         with contextlib.suppress(httpx.TransportError):
             return httpx.get(server.base_url + "/healthz").status_code == 200
         return False

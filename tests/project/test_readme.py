@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from swr_official_images.catalog.sample import sample_catalog
-from tests.conftest import fresh_database, listening_url, require_postgres
+from tests.conftest import fresh_database, listening_port, require_postgres
 from tests.support.snippets import blocks_of, code_blocks, documents, name, substitute
 
 pytestmark = pytest.mark.slow  # runs `make serve` as its own process
@@ -65,9 +65,10 @@ def make_serve(tmp_path_factory) -> Iterator[MadeServer]:
     def printed_token() -> tuple[str, str] | None:
         logs = stdout.read_text() + stderr.read_text()
         assert process.poll() is None, logs
-        match, base_url = TOKEN.search(stderr.read_text()), listening_url(logs)
+        match, port = TOKEN.search(stderr.read_text()), listening_port(logs)
+        base_url = f"http://127.0.0.1:{port}"
         with contextlib.suppress(httpx.TransportError):
-            if match and base_url and httpx.get(base_url + "/readyz").status_code == 200:
+            if match and port and httpx.get(base_url + "/readyz").status_code == 200:
                 return base_url, match.group()
         return None
 
@@ -154,9 +155,10 @@ def test_postgresql_block_runs_as_written(make_serve, tmp_path):
         def ready() -> str | None:
             logs = (tmp_path / "block.out").read_text() + (tmp_path / "block.err").read_text()
             assert process.poll() is None, logs
-            base_url = listening_url(logs)
+            port = listening_port(logs)
+            base_url = f"http://127.0.0.1:{port}"
             with contextlib.suppress(httpx.TransportError):
-                if base_url and httpx.get(base_url + "/readyz").status_code == 200:
+                if port and httpx.get(base_url + "/readyz").status_code == 200:
                     return base_url
             return None
 
