@@ -39,9 +39,11 @@ def _path_name(stored_name: str) -> str:
 
 async def show_official_image(namespace: str, repository: str) -> Response:
     # Async, so that a cached image is served on the event loop without a thread pool hop.
-    images: CachedImages = request.state.image_cache
+    # connexion.request makes a new request object at each use: one, used twice.
+    current = request._get_current_object()
+    images: CachedImages = current.state.image_cache
     image = await images.get(namespace, _stored_name(repository))
-    return conditional_json_response(request.headers, image.to_api(), image.changed_at)
+    return conditional_json_response(current.headers, image.to_api(), image.changed_at)
 
 
 def list_official_images(

@@ -76,8 +76,12 @@ class _OnceStarletteDecorator(StarletteDecorator):  # type: ignore[misc]  # conn
                 # every request that reaches it.
                 built = (self.uri_parser, self.decorate(function))
             uri_parser, decorated = built
+            # The scope and receive themselves, not Connexion's proxies of them: the request
+            # would otherwise go through a proxy's lookup at every read of its scope.
             request = self.framework.get_request(
-                uri_parser=uri_parser, scope=scope, receive=receive
+                uri_parser=uri_parser,
+                scope=scope._get_current_object(),
+                receive=receive._get_current_object(),
             )
             return await decorated(request)
 
