@@ -159,6 +159,23 @@ class PlainPathURIParser(OpenAPIURIParser):  # type: ignore[misc]  # connexion s
         return resolved
 
 
+def distinct_parameters(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An operation's parameters, each (name, location) once: the first, which is the
+    operation's own when it overrides its path's (OpenAPI 3.0.3, Operation Object).
+
+    Connexion lists an operation's parameters, then its path's, by extending the list the spec
+    holds for the operation: every middleware that builds the operation adds the path's
+    parameters again, and each request validated every path parameter three times."""
+    seen: set[tuple[str, str]] = set()
+    distinct = []
+    for parameter in parameters:
+        key = (parameter["name"], parameter["in"])
+        if key not in seen:
+            seen.add(key)
+            distinct.append(parameter)
+    return distinct
+
+
 class _OnceRequestValidationOperation(RequestValidationOperation):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
     """Connexion's request validation, with the operation's URI parser and parameter validator
     built once instead of on every request (they hold only the operation's definitions). An
@@ -168,9 +185,10 @@ class _OnceRequestValidationOperation(RequestValidationOperation):  # type: igno
     def __init__(self, next_app: ASGIApp, **kwargs: Any) -> None:
         super().__init__(next_app, **kwargs)
         operation = self._operation
-        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        parameters = distinct_parameters(operation.parameters)
+        uri_parser = operation._uri_parser_class(parameters, operation.body_definition())
         self._parameter_validator = self._validator_map["parameter"](
-            operation.parameters,
+            parameters,
             uri_parser=uri_parser,
             strict_validation=self.strict_validation,
             security_query_params=self.security_query_params,

@@ -298,3 +298,29 @@ def test_the_security_check_reads_no_signature_per_request(live_server, monkeypa
     url = live_server.base_url + PATH.format(namespace="official", repository="nginx")
     assert httpx.get(url, headers={"X-Auth-Token": live_server.tokens.revoked}).status_code == 401
     assert inspected == []
+
+
+def test_each_parameter_is_validated_once_per_request(live_server, monkeypatch):
+    """Connexion appends the path's parameters to the operation's own list in the spec each time
+    a middleware builds the operation; the validator holds each parameter once."""
+    validated = []
+    general = validation.ShortMessageParameterValidator.validate_parameter
+
+    def counted(self: Any, kind: str, value: object, param: dict[str, Any], *a: Any) -> Any:
+        validated.append((kind, param["name"]))
+        return general(self, kind, value, param, *a)
+
+    monkeypatch.setattr(validation.ShortMessageParameterValidator, "validate_parameter", counted)
+    assert get(live_server, "nginx").status_code == 200
+    spec = Specification.load(load_spec())
+    declared = spec.get_operation(PATH, "get")["parameters"] + spec.get_path_params(PATH)
+    expected = [(p["in"], p["name"]) for p in declared]
+    assert len(set(expected)) == len(expected) == 4
+    assert sorted(validated) == sorted(expected)
+
+
+def test_an_operations_own_parameter_overrides_its_paths():
+    own = {"name": "namespace", "in": "path", "schema": {"type": "string", "maxLength": 8}}
+    inherited = {"name": "namespace", "in": "path", "schema": {"type": "string"}}
+    header = {"name": "namespace", "in": "header", "schema": {"type": "string"}}
+    assert validation.distinct_parameters([own, header, inherited, inherited]) == [own, header]
