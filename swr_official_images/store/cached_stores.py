@@ -32,7 +32,6 @@ from swr_official_images.store.tokens import (
     TokenRefused,
     TokenStore,
     hash_token,
-    utc_now,
 )
 from swr_official_images.store.ttl_cache import MISSING, SingleFlight, TtlLru
 
@@ -65,7 +64,7 @@ class CachedTokens:
                 self.loads.start(key, self.store.verify, token, done=self._filler(key))
             info = cast(TokenInfo, known)
             # Expiry is exact, not up to the time-to-live late: the record says when.
-            state = info.state(utc_now())
+            state = info.state()
             if state != "active":
                 raise TokenRefused(TokenRefusal(state), info.name)
             return info

@@ -50,10 +50,12 @@ class TokenInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
 
-    def state(self, now: datetime) -> str:
+    def state(self, now: datetime | None = None) -> str:
+        """Revoked, expired at `now` (by default, the current time: read only for a token
+        that expires), or active."""
         if self.revoked_at is not None:
             return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
+        if self.expires_at is not None and self.expires_at <= (now or utc_now()):
             return "expired"
         return "active"
 

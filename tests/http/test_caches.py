@@ -23,7 +23,7 @@ from swr_official_images import app as app_module
 from swr_official_images.app import create_app
 from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
 from swr_official_images.settings import Settings
-from swr_official_images.store import cached_stores
+from swr_official_images.store import tokens as token_store
 from swr_official_images.store.cached_stores import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from swr_official_images.store.db import images, make_engine
 from swr_official_images.store.images import SqlImageRepository
@@ -164,7 +164,7 @@ def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
     assert asyncio.run(tokens.verify(token)).name == "short"
     assert hash_token(token) in tokens.known.stored_keys()
     # The cached record still says when the token expires.
-    monkeypatch.setattr(cached_stores, "utc_now", lambda: utc_now() + timedelta(hours=2))
+    monkeypatch.setattr(token_store, "utc_now", lambda: utc_now() + timedelta(hours=2))
     with pytest.raises(TokenRefused) as refused:
         asyncio.run(tokens.verify(token))
     assert refused.value.reason is TokenRefusal.EXPIRED
