@@ -8,6 +8,7 @@ same line and metrics.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from typing import Any
@@ -90,11 +91,11 @@ class AccessMiddleware:
         metrics.observe(operation, status, seconds)
         auth_failure = notes.get("auth_failure")
         if status == 401 and auth_failure is not None:
-            metrics.auth_failures.labels(auth_failure).inc()
+            metrics.count_auth_failure(auth_failure)
         if "token_name" in notes:
-            metrics.authenticated.labels("token").inc()
+            metrics.count_authenticated("token")
         elif "key_name" in notes:
-            metrics.authenticated.labels("aksk").inc()
+            metrics.count_authenticated("aksk")
         if notes.get("database_error"):
             metrics.database_errors.inc()
         if not self.log.enabled():
@@ -177,6 +178,13 @@ def _address(host: object) -> str | None:
     # An IPv6 address with a zone is at most 45 + 1 + an interface name: nothing longer is one.
     if not isinstance(host, str) or len(host) > 64:
         return None
+    return _checked_address(host)
+
+
+# Clients come back (a connection's requests, a proxy's few addresses): each is parsed once
+# while it is recent. Bounded in entries, each at most 64 characters.
+@functools.lru_cache(maxsize=1024)
+def _checked_address(host: str) -> str | None:
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:

@@ -199,11 +199,14 @@ class Metrics:
         for definition in METRICS:
             setattr(self, definition.attribute, _build(definition, self.registry))
         self.build_info.labels(service_version, spec_version).set(1)
-        for reason in labels.auth_failures:
-            # Present at zero from the start, so that a rate over them is defined.
-            self.auth_failures.labels(reason)
-        for scheme in AUTH_SCHEMES:
-            self.authenticated.labels(scheme)
+        # Present at zero from the start, so that a rate over them is defined; kept, so that a
+        # request counts itself without labels()' lock and lookups.
+        self._auth_failure_counts: dict[str, Counter] = {
+            reason: self.auth_failures.labels(reason) for reason in labels.auth_failures
+        }
+        self._authenticated_counts: dict[str, Counter] = {
+            scheme: self.authenticated.labels(scheme) for scheme in AUTH_SCHEMES
+        }
         for reason in labels.transport_refusals:
             self.transport_refusals.labels(reason)
         for reason in labels.connections_closed:
@@ -223,6 +226,14 @@ class Metrics:
             self._children[(operation, status)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_auth_failure(self, reason: str) -> None:
+        counter = self._auth_failure_counts.get(reason)
+        (self.auth_failures.labels(reason) if counter is None else counter).inc()
+
+    def count_authenticated(self, scheme: str) -> None:
+        counter = self._authenticated_counts.get(scheme)
+        (self.authenticated.labels(scheme) if counter is None else counter).inc()
 
     def refresh_catalog_size(self, count: Callable[[], int]) -> None:
         now = time.monotonic()
