@@ -114,6 +114,15 @@ class ShortMessageParameterValidator(ParameterValidator):  # type: ignore[misc] 
             return None
         return f"Invalid {parameter_type} parameter '{param['name']}': {_rule_broken(error)}."
 
+    def validate_query_parameter_list(
+        self, request: Request, security_params: list[str] | None = None
+    ) -> set[str]:
+        # No query string, no unknown parameter: nothing to parse.
+        if not request.scope["query_string"]:
+            return set()
+        unknown: set[str] = super().validate_query_parameter_list(request, security_params)
+        return unknown
+
     def validate_query_parameter(self, param: dict[str, Any], request: Request) -> str | None:
         # Connexion keeps the last of repeated values and has already converted the one it
         # kept: judge the query string as sent.
