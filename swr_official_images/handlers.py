@@ -1,7 +1,8 @@
 """Operation handlers, resolved from the spec's bare operationIds.
 
 A handler turns HTTP into a repository call; parameters arrive already validated against the
-spec, and domain errors are turned into responses by `swr_official_images.http.errors`.
+spec, and domain errors are turned into responses by `swr_official_images.http.errors` (the
+image's 404 is answered here, with its response from there).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from swr_official_images.domain import ImageRepository
+from swr_official_images.domain import ImageNotFound, ImageRepository
 from swr_official_images.http.conditional import conditional_json_response
+from swr_official_images.http.errors import image_not_found
 from swr_official_images.http.routing import AllowedMethods
 from swr_official_images.ops.health import Readiness
 from swr_official_images.ops.metrics import CONTENT_TYPE, Metrics
@@ -42,7 +44,10 @@ async def show_official_image(namespace: str, repository: str) -> Response:
     # connexion.request makes a new request object at each use: one, used twice.
     current = request._get_current_object()
     images: CachedImages = current.state.image_cache
-    image = await images.get(namespace, _stored_name(repository))
+    try:
+        image = await images.get(namespace, _stored_name(repository))
+    except ImageNotFound:
+        return image_not_found(current.scope)
     return conditional_json_response(current.headers, image.to_api(), image.changed_at)
 
 
