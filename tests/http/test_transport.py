@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from swr_official_images.http.transport import HeadWithBody
 from swr_official_images.settings import Settings
 from tests.conftest import serve
 from tests.http.test_hostile_input import GOOD, RawResponse, request_bytes, send_raw
@@ -437,3 +438,72 @@ def test_concurrent_floods_do_not_stop_others_being_served(server):
         stop.set()
         for thread in threads:
             thread.join()
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.writes.append(b"<close>")
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class _Cycle:
+    response_started = False
+
+
+def _head_with_body() -> tuple[asyncio.AbstractEventLoop, _Transport, _Cycle, HeadWithBody]:
+    loop = asyncio.new_event_loop()
+    transport, cycle = _Transport(), _Cycle()
+    return loop, transport, cycle, HeadWithBody(transport, cycle, loop)  # type: ignore[arg-type]
+
+
+def test_a_response_leaves_in_one_write_with_its_head():
+    loop, transport, cycle, writer = _head_with_body()
+    try:
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response: straight out
+        cycle.response_started = True
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+        writer.write(b"body")
+        writer.write(b"more")
+        loop.run_until_complete(asyncio.sleep(0))
+        assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
+    finally:
+        loop.close()
+
+
+def test_a_head_without_a_body_in_the_same_turn_leaves_at_its_end():
+    loop, transport, cycle, writer = _head_with_body()
+    try:
+        cycle.response_started = True
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert transport.writes == []
+        loop.run_until_complete(asyncio.sleep(0))
+        assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
+        writer.write(b"late body")
+        assert transport.writes[1:] == [b"late body"]
+    finally:
+        loop.close()
+
+
+def test_a_held_head_leaves_before_the_transport_closes_and_never_after():
+    loop, transport, cycle, writer = _head_with_body()
+    try:
+        cycle.response_started = True
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        writer.close()
+        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
+        loop.run_until_complete(asyncio.sleep(0))
+        writer.flush()
+        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
+    finally:
+        loop.close()
