@@ -460,50 +460,47 @@ class _Cycle:
     response_started = False
 
 
-def _head_with_body() -> tuple[asyncio.AbstractEventLoop, _Transport, _Cycle, HeadWithBody]:
+@pytest.fixture
+def head_with_body() -> Iterator[
+    tuple[asyncio.AbstractEventLoop, _Transport, _Cycle, HeadWithBody]
+]:
     loop = asyncio.new_event_loop()
     transport, cycle = _Transport(), _Cycle()
-    return loop, transport, cycle, HeadWithBody(transport, cycle, loop)  # type: ignore[arg-type]
-
-
-def test_a_response_leaves_in_one_write_with_its_head():
-    loop, transport, cycle, writer = _head_with_body()
     try:
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response: straight out
-        cycle.response_started = True
-        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
-        writer.write(b"body")
-        writer.write(b"more")
-        loop.run_until_complete(asyncio.sleep(0))
-        assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
+        yield loop, transport, cycle, HeadWithBody(transport, cycle, loop)  # type: ignore[arg-type]
     finally:
         loop.close()
 
 
-def test_a_head_without_a_body_in_the_same_turn_leaves_at_its_end():
-    loop, transport, cycle, writer = _head_with_body()
-    try:
-        cycle.response_started = True
-        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        assert transport.writes == []
-        loop.run_until_complete(asyncio.sleep(0))
-        assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
-        writer.write(b"late body")
-        assert transport.writes[1:] == [b"late body"]
-    finally:
-        loop.close()
+def test_a_response_leaves_in_one_write_with_its_head(head_with_body):
+    loop, transport, cycle, writer = head_with_body
+    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response: straight out
+    cycle.response_started = True
+    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    writer.write(b"body")
+    writer.write(b"more")
+    loop.run_until_complete(asyncio.sleep(0))
+    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
 
 
-def test_a_held_head_leaves_before_the_transport_closes_and_never_after():
-    loop, transport, cycle, writer = _head_with_body()
-    try:
-        cycle.response_started = True
-        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        writer.close()
-        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
-        loop.run_until_complete(asyncio.sleep(0))
-        writer.flush()
-        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
-    finally:
-        loop.close()
+def test_a_head_without_a_body_in_the_same_turn_leaves_at_its_end(head_with_body):
+    loop, transport, cycle, writer = head_with_body
+    cycle.response_started = True
+    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert transport.writes == []
+    loop.run_until_complete(asyncio.sleep(0))
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
+    writer.write(b"late body")
+    assert transport.writes[1:] == [b"late body"]
+
+
+def test_a_held_head_leaves_before_the_transport_closes_and_never_after(head_with_body):
+    loop, transport, cycle, writer = head_with_body
+    cycle.response_started = True
+    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+    writer.close()
+    assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
+    loop.run_until_complete(asyncio.sleep(0))
+    writer.flush()
+    assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
