@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from connexion import NoContent, request
+from connexion.lifecycle import ConnexionResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -39,7 +40,7 @@ def _path_name(stored_name: str) -> str:
     return stored_name.replace("/", "$")
 
 
-async def show_official_image(namespace: str, repository: str) -> Response:
+async def show_official_image(namespace: str, repository: str) -> Response | ConnexionResponse:
     # Async, so that a cached image is served on the event loop without a thread pool hop.
     # connexion.request makes a new request object at each use: one, used twice.
     current = request._get_current_object()
@@ -47,7 +48,7 @@ async def show_official_image(namespace: str, repository: str) -> Response:
     try:
         image = await images.get(namespace, _stored_name(repository))
     except ImageNotFound:
-        return image_not_found(current.scope)
+        return image_not_found(current)
     return conditional_json_response(current.headers, image.to_api(), image.changed_at)
 
 

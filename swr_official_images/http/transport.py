@@ -152,6 +152,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_progress = 0.0
         self._running_cycle: RequestResponseCycle | None = None
+        self._response_writer: HeadWithBody | None = None  # the running cycle's transport
 
     # --- connection ------------------------------------------------------------------------
 
@@ -176,8 +177,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         self._running_cycle = cycle
+        self._response_writer = HeadWithBody(self.transport, cycle, self.loop)
         # Duck-typed: the cycle only writes, closes and asks whether the transport is closing.
-        cycle.transport = cast(asyncio.Transport, HeadWithBody(self.transport, cycle, self.loop))
+        cycle.transport = cast(asyncio.Transport, self._response_writer)
         super()._start_asgi_task(cycle, app)
 
     def resume_writing(self) -> None:
@@ -277,10 +279,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         # A head without a body (HEAD, 304) leaves now, before anything else is written.
-        if self._running_cycle is not None and isinstance(
-            self._running_cycle.transport, HeadWithBody
-        ):
-            self._running_cycle.transport.flush()
+        if self._response_writer is not None:
+            self._response_writer.flush()
         self._last_progress = self.loop.time()
         super().on_response_complete()
         if self.transport.is_closing() or self._responding():
@@ -385,7 +385,10 @@ class HeadWithBody:
     Any other write (a `100 Continue`) and everything else goes straight to the transport."""
 
     def __init__(
-        self, transport: asyncio.Transport, cycle: RequestResponseCycle, loop: Any
+        self,
+        transport: asyncio.Transport,
+        cycle: RequestResponseCycle,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self._transport = transport
         self._cycle = cycle

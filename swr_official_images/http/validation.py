@@ -174,7 +174,7 @@ def distinct_parameters(parameters: list[dict[str, Any]]) -> list[dict[str, Any]
 
     Connexion lists an operation's parameters, then its path's, by extending the list the spec
     holds for the operation: every middleware that builds the operation adds the path's
-    parameters again, and each request validated every path parameter three times."""
+    parameters to that list again."""
     seen: set[tuple[str, str]] = set()
     distinct = []
     for parameter in parameters:
