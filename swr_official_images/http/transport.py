@@ -18,10 +18,6 @@ What a connection can cost, and for how long:
   side has made progress for the idle timeout is closed, whatever its state. It is not idle
   while the server is still producing a response, unless that response is stuck because the
   client does not read it.
-- **One write per response.** A response's head is held until its body's first write, and
-  both leave in one write: two would cost two system calls (and two segments) per request. A
-  head whose body is not written in the same turn of the event loop (a streamed response, a
-  HEAD) leaves at the end of that turn, or when the response completes, whichever is first.
 - **Order.** An error the transport answers for a pipelined request (400, 414, 431, 505) is
   sent after the responses to the requests before it, then the connection is closed.
 - **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken. A request line's version is read as
@@ -47,7 +43,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -152,7 +148,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_progress = 0.0
         self._running_cycle: RequestResponseCycle | None = None
-        self._response_writer: HeadWithBody | None = None  # the running cycle's transport
 
     # --- connection ------------------------------------------------------------------------
 
@@ -177,9 +172,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         self._running_cycle = cycle
-        self._response_writer = HeadWithBody(self.transport, cycle, self.loop)
-        # Duck-typed: the cycle only writes, closes and asks whether the transport is closing.
-        cycle.transport = cast(asyncio.Transport, self._response_writer)
         super()._start_asgi_task(cycle, app)
 
     def resume_writing(self) -> None:
@@ -278,9 +270,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return self.cycle is not None and not self.cycle.response_complete
 
     def on_response_complete(self) -> None:
-        # A head without a body (HEAD, 304) leaves now, before anything else is written.
-        if self._response_writer is not None:
-            self._response_writer.flush()
         self._last_progress = self.loop.time()
         super().on_response_complete()
         if self.transport.is_closing() or self._responding():
@@ -376,46 +365,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.abort()
         else:
             self.transport.close()
-
-
-class HeadWithBody:
-    """The transport as one response's cycle writes to it: the head (the first write once the
-    response has started) is held, and leaves with the body's first write, or on its own at
-    the end of the event loop's turn, at the response's end, or before the transport closes.
-    Any other write (a `100 Continue`) and everything else goes straight to the transport."""
-
-    def __init__(
-        self,
-        transport: asyncio.Transport,
-        cycle: RequestResponseCycle,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self._transport = transport
-        self._cycle = cycle
-        self._loop = loop
-        self._head_seen = False
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        if not self._head_seen and self._cycle.response_started:
-            self._head_seen = True
-            self._held = data
-            self._loop.call_soon(self.flush)
-            return
-        held, self._held = self._held, None
-        self._transport.write(data if held is None else held + data)
-
-    def flush(self) -> None:
-        held, self._held = self._held, None
-        if held is not None and not self._transport.is_closing():
-            self._transport.write(held)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from swr_official_images.http.transport import HeadWithBody
 from swr_official_images.settings import Settings
 from tests.conftest import serve
 from tests.http.test_hostile_input import GOOD, RawResponse, request_bytes, send_raw
@@ -438,77 +437,3 @@ def test_concurrent_floods_do_not_stop_others_being_served(server):
         stop.set()
         for thread in threads:
             thread.join()
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def close(self) -> None:
-        self.writes.append(b"<close>")
-        self.closing = True
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-
-class _Cycle:
-    response_started = False
-
-
-@pytest.fixture
-def head_with_body() -> Iterator[
-    tuple[asyncio.AbstractEventLoop, _Transport, _Cycle, HeadWithBody]
-]:
-    loop = asyncio.new_event_loop()
-    transport, cycle = _Transport(), _Cycle()
-    try:
-        yield loop, transport, cycle, HeadWithBody(transport, cycle, loop)  # type: ignore[arg-type]
-    finally:
-        loop.close()
-
-
-def test_a_response_leaves_in_one_write_with_its_head(head_with_body):
-    loop, transport, cycle, writer = head_with_body
-    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response: straight out
-    cycle.response_started = True
-    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
-    writer.write(b"body")
-    writer.write(b"more")
-    loop.run_until_complete(asyncio.sleep(0))
-    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
-
-
-def test_a_head_without_a_body_in_the_same_turn_leaves_at_its_end(head_with_body):
-    loop, transport, cycle, writer = head_with_body
-    cycle.response_started = True
-    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    assert transport.writes == []
-    loop.run_until_complete(asyncio.sleep(0))
-    assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
-    writer.write(b"late body")
-    assert transport.writes[1:] == [b"late body"]
-
-
-def test_a_held_head_leaves_before_the_transport_closes(head_with_body):
-    loop, transport, cycle, writer = head_with_body
-    cycle.response_started = True
-    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-    writer.close()
-    loop.run_until_complete(asyncio.sleep(0))
-    assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"<close>"]
-
-
-def test_a_held_head_is_not_written_to_a_transport_closed_under_it(head_with_body):
-    loop, transport, cycle, writer = head_with_body
-    cycle.response_started = True
-    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.closing = True  # the connection was lost before the end of the loop's turn
-    loop.run_until_complete(asyncio.sleep(0))
-    writer.flush()
-    assert transport.writes == []
