@@ -19,6 +19,8 @@ HEAD_END = b"\r\n\r\n"
 # "HTTP/" DIGIT "." DIGIT), and a method the access line may name.
 _LINE_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\r?\n\Z")
 _LINE_METHOD = re.compile(rb"[\r\n]*([A-Z]{1,20}) ")
+# The ends of a request line the parser reads as it is (`spoken_request_line` returns it).
+_SPOKEN_LINE_ENDS = (b" HTTP/1.1\r\n", b" HTTP/1.0\r\n")
 
 
 class RequestLineTooLong(Exception):
@@ -93,6 +95,26 @@ class HeadCounter:
         else:
             self._tail = (self._tail + data[max(start, piece_end - 3) : piece_end])[-3:]
         return piece_end - position
+
+    def whole(self, data: bytes, now: float) -> bool:
+        """Whether `data`, read while no head is in progress, is exactly one complete head within
+        the limits whose request line the parser reads as it is: a client's usual read. If so,
+        it is counted as `piece` would have counted it, and is fed to the parser in one piece
+        instead of `piece`'s two (its request line, then its header block)."""
+        end = data.find(HEAD_END) + len(HEAD_END)
+        if end != len(data) or self.started:
+            return False
+        line_end = data.find(b"\n") + 1
+        if (
+            data[line_end - len(_SPOKEN_LINE_ENDS[0]) : line_end] not in _SPOKEN_LINE_ENDS
+            or line_end > self.max_line_bytes
+            or end - line_end > self.max_header_bytes
+        ):
+            return False
+        # A spoken request line starts with its method: no empty line comes before it.
+        self.started_at = now
+        self.is_head_method = data.startswith(b"HEAD ")
+        return True
 
     def _start_next_head(self) -> None:
         self.started = self.line_done = False

@@ -144,7 +144,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal_for_head = False
         self._refused_method: str | None = None
         self._refused_head_started_at = 0.0
-        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_due: float | None = None  # when the head in progress must be complete
+        self._head_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_progress = 0.0
         self._running_cycle: RequestResponseCycle | None = None
@@ -158,7 +159,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer = self.loop.call_later(self._limits.idle_timeout, self._on_idle_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_deadline()
+        self._stop_head_timer()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -179,16 +180,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        self._last_progress = self.loop.time()
+        now = self._last_progress = self.loop.time()
         self._unset_keepalive_if_required()
         if self._refusal is not None:
             return  # the answer is decided; what follows is discarded unparsed
         head = self._head
+        if head.whole(data, now):
+            self._feed(data)
+            return
         position = 0
         while position < len(data):
             line_was_done = head.line_done
             try:
-                size = head.piece(data, position, self.loop.time())
+                size = head.piece(data, position, now)
             except RequestLineTooLong:
                 self._refuse(URI_TOO_LONG)
                 return
@@ -212,16 +216,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     self._refuse(BAD_VERSION)
                     return
                 piece = line
-            try:
-                self.parser.feed_data(piece)
-            except httptools.HttpParserUpgrade:
-                # No protocol upgrade is offered (uvicorn runs with ws="none"): the request is
-                # answered as a plain one, and a piece ends with its head, so nothing is lost.
-                pass
-            except httptools.HttpParserError:
-                self._refuse(self._refusal or NOT_HTTP)
+            if not self._feed(piece):
                 return
             position += size
+
+    def _feed(self, piece: bytes | memoryview) -> bool:
+        """Parse a piece; False once the request is refused."""
+        try:
+            self.parser.feed_data(piece)
+        except httptools.HttpParserUpgrade:
+            # No protocol upgrade is offered (uvicorn runs with ws="none"): the request is
+            # answered as a plain one, and a piece ends with its head, so nothing is lost.
+            pass
+        except httptools.HttpParserError:
+            self._refuse(self._refusal or NOT_HTTP)
+            return False
+        return True
 
     # --- parser callbacks ------------------------------------------------------------------
 
@@ -330,19 +340,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- timers ----------------------------------------------------------------------------
 
+    # The head deadline moves with every request on a keep-alive connection. Its timer is not
+    # moved with it: a deadline only ever moves later, so the timer, when it fires, finds the
+    # deadline moved on (or gone) and waits again. One timer per connection and head timeout,
+    # instead of a timer made and cancelled per request.
+
     def _arm_head_deadline(self) -> None:
-        self._cancel_head_deadline()
-        self._head_deadline = self.loop.call_later(
-            self._limits.head_timeout, self._on_head_deadline
-        )
+        self._head_due = self.loop.time() + self._limits.head_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_due, self._on_head_deadline)
 
     def _cancel_head_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+        self._head_due = None
+
+    def _stop_head_timer(self) -> None:
+        self._head_due = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _on_head_deadline(self) -> None:
-        self._head_deadline = None
+        self._head_timer = None
+        if self._head_due is None:
+            return
+        if self.loop.time() < self._head_due:
+            self._head_timer = self.loop.call_at(self._head_due, self._on_head_deadline)
+            return
+        self._head_due = None
         if not self.transport.is_closing():
             log.info("closing a connection that sent no complete request head in time")
             self._count_close(HEAD_TIMEOUT)

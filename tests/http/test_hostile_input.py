@@ -8,6 +8,7 @@ token. After each row the server must still serve.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -474,3 +475,25 @@ def test_a_slow_client_is_timed_out_without_blocking_others(impatient_server, se
     assert slow.recv(1024) == b""
     assert time.monotonic() - started < 9
     slow.close()
+
+
+@pytest.mark.slow
+def test_the_head_deadline_starts_again_after_each_response(impatient_server):
+    sock = connect(impatient_server)
+    time.sleep(0.6)  # most of the first head's second
+    sock.sendall(request_bytes("GET", "/openapi.json", []).replace(b"close", b"keep-alive"))
+    reader = sock.makefile("rb")
+    assert reader.readline().startswith(b"HTTP/1.1 200")
+    headers = http.client.parse_headers(reader)
+    reader.read(int(headers["Content-Length"]))
+    sock.sendall(b"GET /openapi.json HTTP/1.1\r\n")  # and no more
+    # The next head has its own second from the response: past the first head's deadline, the
+    # connection is still open ...
+    sock.settimeout(0.8)
+    with pytest.raises(TimeoutError):
+        sock.recv(1024)
+    # ... and closed once its own deadline passes.
+    sock.settimeout(10)
+    assert sock.recv(1024) == b""
+    reader.close()
+    sock.close()

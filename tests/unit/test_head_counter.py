@@ -152,3 +152,45 @@ def test_a_request_line_is_given_a_version_the_parser_speaks(line, spoken):
 )
 def test_a_request_line_names_its_method_when_it_looks_like_one(line, method):
     assert request_line_method(line) == method
+
+
+def test_a_whole_head_in_one_read_is_counted_as_its_pieces_would_be():
+    whole, cut = counter(), counter()
+    assert whole.whole(HEAD, now=3.0)
+    assert pieces(cut, HEAD, now=3.0) == [LINE, HEADERS]
+    assert vars(whole) == vars(cut)
+    head_line = b"HEAD /v2/ HTTP/1.0\r\n"
+    assert whole.whole(head_line + HEADERS, now=4.0)
+    pieces(cut, head_line + HEADERS, now=4.0)
+    assert vars(whole) == vars(cut)
+    assert (whole.started_at, whole.is_head_method) == (4.0, True)
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "headers"),
+    [
+        (HEAD + b"GET", len(LINE), len(HEADERS)),  # a pipelined request follows
+        (HEAD[:-1], len(LINE), len(HEADERS)),  # not complete
+        (b"\r\n" + HEAD, len(LINE) + 2, len(HEADERS)),  # an empty line first
+        (LINE.replace(b"1.1", b"1.2") + HEADERS, len(LINE), len(HEADERS)),  # read as 1.1
+        (LINE.replace(b"1.1", b"2.0") + HEADERS, len(LINE), len(HEADERS)),  # 505
+        (LINE.replace(b"\r\n", b"\n") + HEADERS, len(LINE), len(HEADERS)),
+        (HEAD, len(LINE) - 1, len(HEADERS)),  # past the request line's limit
+        (HEAD, len(LINE), len(HEADERS) - 1),  # past the header block's limit
+    ],
+    ids=[
+        "pipelined", "unfinished", "empty line first", "HTTP/1.2", "HTTP/2.0", "bare LF",
+        "line over the limit", "headers over the limit",
+    ],
+)  # fmt: skip
+def test_anything_else_is_left_to_the_pieces(data, line, headers):
+    head = counter(line=line, headers=headers)
+    before = dict(vars(head))
+    assert not head.whole(data, now=1.0)
+    assert vars(head) == before
+
+
+def test_a_read_while_a_head_is_in_progress_is_never_whole():
+    head = counter()
+    pieces(head, b"GET /")
+    assert not head.whole(HEAD, now=1.0)
