@@ -8,6 +8,7 @@ handling and the handlers leave notes that the access line and the metrics read.
 from __future__ import annotations
 
 import contextvars
+import os
 from typing import Any
 
 from starlette.types import Message, Scope
@@ -17,6 +18,17 @@ _SCOPE_KEY = "swr.request_id"
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "current_request_id", default="-"
 )
+
+
+# RFC 9562's variant bits (10) in the first hex digit of a UUID's fourth group.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def fresh_request_id() -> str:
+    """A random (version 4) UUID, as str(uuid.uuid4()) writes it, built without the UUID
+    object that every request would otherwise make, check and format."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def bind_request_id(scope: Scope, request_id: str) -> contextvars.Token[str]:

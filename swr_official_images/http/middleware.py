@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +13,7 @@ from swr_official_images.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCo
 from swr_official_images.request_context import (
     bind_request_id,
     current_request_id,
+    fresh_request_id,
     note_response,
     notes_of,
     request_id_of,
@@ -46,7 +46,7 @@ def _choose_request_id(scope: Scope) -> str:
             if _SANE_REQUEST_ID.match(candidate) and "\n" not in candidate:
                 return candidate
             break
-    return str(uuid.uuid4())
+    return fresh_request_id()
 
 
 class RequestContextMiddleware:

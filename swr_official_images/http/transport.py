@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, NamedTuple, Protocol
@@ -57,6 +56,7 @@ from swr_official_images.http.head import (
     spoken_request_line,
 )
 from swr_official_images.http.middleware import SECURITY_HEADERS
+from swr_official_images.request_context import fresh_request_id
 from swr_official_images.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         status, message, reason = self._refusal
-        request_id = str(uuid.uuid4())
+        request_id = fresh_request_id()
         body = render_error(ErrorCode.INVALID_PARAMETER, message, request_id)
         head = [f"HTTP/1.1 {int(status)} {HTTPStatus(status).phrase}".encode()]
         head += [name + b": " + value for name, value in self.server_state.default_headers]
