@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from swr_official_images.http.error_codes import INTERNAL_ERROR_MESSAGE, ErrorCode, render_error
@@ -29,14 +28,32 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
+_NOSNIFF = (b"x-content-type-options", SECURITY_HEADERS["X-Content-Type-Options"].encode())
+_NO_STORE = (b"cache-control", SECURITY_HEADERS["Cache-Control"].encode())
+# Replaced whatever the response set (ASGI header names are lower case).
+_STAMPED = frozenset({b"x-request-id", _NOSNIFF[0]})
+
+
 def stamp_headers(message: Message, request_id: str) -> None:
-    headers = MutableHeaders(scope=message)
-    headers["X-Request-Id"] = request_id
-    headers["X-Content-Type-Options"] = SECURITY_HEADERS["X-Content-Type-Options"]
-    # A successful response may relax the caching policy (an image a client may keep and
-    # revalidate); an error never does.
-    if message["status"] >= 400 or "cache-control" not in headers:
-        headers["Cache-Control"] = SECURITY_HEADERS["Cache-Control"]
+    """The request id and the security headers, in one pass over the response's headers."""
+    error = message["status"] >= 400
+    headers = []
+    cache_control = False
+    for name, value in message.get("headers", ()):
+        if name in _STAMPED:
+            continue
+        if name == b"cache-control":
+            # A successful response may relax the caching policy (an image a client may keep
+            # and revalidate); an error never does.
+            if error:
+                continue
+            cache_control = True
+        headers.append((name, value))
+    headers.append((b"x-request-id", request_id.encode("latin-1")))
+    headers.append(_NOSNIFF)
+    if not cache_control:
+        headers.append(_NO_STORE)
+    message["headers"] = headers
 
 
 def _choose_request_id(scope: Scope) -> str:

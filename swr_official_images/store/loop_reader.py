@@ -41,9 +41,12 @@ class SqliteImageReader:
         compiled = _BY_KEY.compile(dialect=dialect)
         self._sql = str(compiled)
         self._order = list(compiled.positiontup or ())
-        # SQLAlchemy's own conversions from what the driver returns (dates are text on SQLite).
-        self._convert = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in images.c
+        # SQLAlchemy's own conversions from what the driver returns (dates are text on SQLite),
+        # for the columns that have one.
+        self._conversions = [
+            (index, convert)
+            for index, column in enumerate(images.c)
+            if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))
         ]
 
     def get(self, namespace: str, name: str) -> Image:
@@ -55,10 +58,10 @@ class SqliteImageReader:
         if row is None:
             raise ImageNotFound(namespace, name)
         # Any: the driver's rows are untyped; the columns' types are the Image's.
-        return Image.from_row(
-            value if convert is None else convert(value)
-            for convert, value in zip(self._convert, row, strict=True)
-        )
+        values = list(row)
+        for index, convert in self._conversions:
+            values[index] = convert(values[index])
+        return Image.from_row(values)
 
     def close(self) -> None:
         self._pooled.close()
