@@ -94,6 +94,8 @@ def create_app(settings: Settings) -> SwrAsyncApp:
                     EVENTS_STATE_KEY: transport_events,
                 }
         finally:
+            # The access lines of the last turn of the loop, which may not come.
+            access_log.flush()
             metrics.process_exiting()
             image_cache.close()
             # Requests still waiting on the database once the grace is over stop waiting, so
