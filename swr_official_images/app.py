@@ -98,7 +98,6 @@ def create_app(settings: Settings) -> SwrAsyncApp:
             access_log.flush()
             metrics.process_exiting()
             image_cache.close()
-            token_cache.close()
             # Requests still waiting on the database once the grace is over stop waiting, so
             # that the process can exit (it waits for their threads) whatever the database does.
             stop_waiting(engine)

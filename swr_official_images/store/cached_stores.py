@@ -27,7 +27,6 @@ from swr_official_images.domain import (
     ReaderBusy,
 )
 from swr_official_images.store.tokens import (
-    SqliteTokenReader,
     TokenInfo,
     TokenRefusal,
     TokenRefused,
@@ -55,20 +54,13 @@ class CachedTokens:
         # flood of refused requests.
         self.refused: TtlLru[RefusedToken] = TtlLru(min(size, NEGATIVE_CACHE_SIZE), ttl)
         self.loads = SingleFlight()
-        # Opened at the first lookup, in the process and on the loop that serve.
-        self._loop_reader: SqliteTokenReader | None = None
-        self._loop_reader_checked = False
 
     async def verify(self, token: str) -> TokenInfo:
         """The record of an active token; `TokenRefused` says why any other is refused."""
         key = hash_token(token)
         known, due = self.known.lookup(key)
         if known is not MISSING:
-            if due and key not in self.loads:
-                # On SQLite the reload is done already: answer with what it read.
-                reloaded = self._read_on_loop(key)
-                if reloaded is not None:
-                    return reloaded
+            if due:
                 self.loads.start(key, self.store.verify, token, done=self._filler(key))
             info = cast(TokenInfo, known)
             # Expiry is exact, not up to the time-to-live late: the record says when.
@@ -80,31 +72,8 @@ class CachedTokens:
         if refused is not MISSING:
             reason, name = cast(RefusedToken, refused)
             raise TokenRefused(reason, name)
-        read = self._read_on_loop(key)
-        if read is not None:
-            return read
         # The store does blocking I/O: keep it off the event loop.
         return await self.loads.run(key, self.store.verify, token, done=self._filler(key))
-
-    def _read_on_loop(self, key: str) -> TokenInfo | None:
-        """The record of the token of hash `key` read on the event loop (SQLite's reader), the
-        caches filled; None when there is no such reader or it would wait for a lock.
-        `TokenRefused` says why the token is refused."""
-        if not self._loop_reader_checked:
-            self._loop_reader = self.store.loop_reader()
-            self._loop_reader_checked = True
-        if self._loop_reader is None:
-            return None
-        loaded_at = self.known.clock()
-        try:
-            info = self._loop_reader.verify_hash(key)
-        except ReaderBusy:
-            return None
-        except TokenRefused as refused:
-            self._fill_refused(key, loaded_at, refused)
-            raise
-        self.known.put(key, info, loaded_at)
-        return info
 
     def _filler(self, key: Hashable) -> partial[None]:
         return partial(self._fill, key, self.known.clock())
@@ -116,18 +85,10 @@ class CachedTokens:
         if error is None:
             self.known.put(key, load.result(), loaded_at)
         elif isinstance(error, TokenRefused):
-            self._fill_refused(key, loaded_at, error)
+            self.known.discard(key)
+            self.refused.put(key, (error.reason, error.name), loaded_at)
         # Any other failure (the database out of reach) fills nothing: it reaches whoever
         # waits, and an entry that was being refreshed expires as it would have without it.
-
-    def _fill_refused(self, key: Hashable, loaded_at: float, error: TokenRefused) -> None:
-        self.known.discard(key)
-        self.refused.put(key, (error.reason, error.name), loaded_at)
-
-    def close(self) -> None:
-        if self._loop_reader is not None:
-            self._loop_reader.close()
-        self._loop_reader, self._loop_reader_checked = None, False
 
 
 # A cached image as the tuple of its column values (Image.as_row). A tuple of strings,

@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Select, bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
@@ -19,9 +19,8 @@ _BY_KEY = select(images).where(
 )
 
 
-class SqliteRowReader:
-    """One row of a select by its bound parameters, straight through the driver on a connection
-    of its own, the values converted as SQLAlchemy would convert them.
+class SqliteImageReader:
+    """One image by its key, straight through the driver on a connection of its own.
 
     On SQLite such a read is a B-tree probe in the process, a few microseconds; a thread pool
     hop, a pooled connection and SQLAlchemy's statement handling cost a hundred times that. In
@@ -30,58 +29,42 @@ class SqliteRowReader:
     raises `ReaderBusy` instead of blocking the event loop.
     """
 
-    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
+    def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
-        # Kept checked out for the life of the process: one per reader.
+        # Kept checked out for the life of the process: one per process.
         self._pooled = engine.raw_connection()
         driver = self._pooled.driver_connection
         # The dialect says which driver this is: SQLAlchemy's SQLite dialect uses the stdlib's.
         assert isinstance(driver, sqlite3.Connection)
         self._driver = driver
         self._driver.execute("PRAGMA busy_timeout=0")
-        compiled = statement.compile(dialect=dialect)
+        compiled = _BY_KEY.compile(dialect=dialect)
         self._sql = str(compiled)
         self._order = list(compiled.positiontup or ())
         # SQLAlchemy's own conversions from what the driver returns (dates are text on SQLite),
         # for the columns that have one.
         self._conversions = [
             (index, convert)
-            for index, column in enumerate(statement.selected_columns)
+            for index, column in enumerate(images.c)
             if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))
         ]
 
-    def row(self, **params: str) -> list[Any] | None:
-        """The selected values of the first row, or None when there is none."""
+    def get(self, namespace: str, name: str) -> Image:
+        params = {"namespace": namespace, "name": name}
         try:
             row = self._driver.execute(self._sql, [params[p] for p in self._order]).fetchone()
         except sqlite3.OperationalError as error:
             raise ReaderBusy(str(error)) from error
         if row is None:
-            return None
-        # Any: the driver's rows are untyped; the columns' types are the caller's.
+            raise ImageNotFound(namespace, name)
+        # Any: the driver's rows are untyped; the columns' types are the Image's.
         values = list(row)
         for index, convert in self._conversions:
             values[index] = convert(values[index])
-        return values
-
-    def close(self) -> None:
-        self._pooled.close()
-
-
-class SqliteImageReader:
-    """One image by its key on the event loop (see `SqliteRowReader`)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._rows = SqliteRowReader(engine, _BY_KEY)
-
-    def get(self, namespace: str, name: str) -> Image:
-        values = self._rows.row(namespace=namespace, name=name)
-        if values is None:
-            raise ImageNotFound(namespace, name)
         return Image.from_row(values)
 
     def close(self) -> None:
-        self._rows.close()
+        self._pooled.close()
 
 
 class PostgresImageReader:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from swr_official_images.store.db import api_tokens
-from swr_official_images.store.loop_reader import SqliteRowReader
 
 TOKEN_PREFIX = "swr_"  # noqa: S105 - a visible marker that a string is a token, not a secret
 # A name is how an operator refers to a token (list, revoke); it is never the secret.
@@ -132,50 +130,20 @@ class TokenStore:
 
     def verify(self, token: str) -> TokenInfo:
         """The record of an active token; `TokenRefused` says why any other token is refused."""
+        # Found by the hash of the presented token, so equality is decided by the index; the
+        # lookup's timing depends on that hash, which an attacker cannot steer towards a real one.
+        query = select(api_tokens).where(api_tokens.c.token_hash == hash_token(token))
         with self._engine.connect() as conn:
-            row = conn.execute(_BY_HASH, {"token_hash": hash_token(token)}).first()
-        return self.checked(row)
-
-    def checked(self, row: Sequence[Any] | None) -> TokenInfo:
-        """The record of `_BY_HASH`'s row if it is an active token's; else `TokenRefused`."""
+            row = conn.execute(query).mappings().first()
         if row is None:
             raise TokenRefused(TokenRefusal.UNKNOWN)
-        info = TokenInfo(*row)
+        info = TokenInfo(
+            name=row["name"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            revoked_at=row["revoked_at"],
+        )
         state = info.state(self._clock())
         if state != "active":
             raise TokenRefused(TokenRefusal(state), info.name)
         return info
-
-    def loop_reader(self) -> SqliteTokenReader | None:
-        """A reader fit to run on the event loop, where the store allows one (SQLite)."""
-        if self._engine.dialect.name != "sqlite":
-            return None
-        return SqliteTokenReader(self, SqliteRowReader(self._engine, _BY_HASH))
-
-
-class SqliteTokenReader:
-    """A token's record by its hash on the event loop (see `SqliteRowReader`): a reload no longer
-    runs SQLAlchemy in a thread, whose hold of the interpreter stopped every request in flight
-    each time a cached token was reloaded."""
-
-    def __init__(self, store: TokenStore, rows: SqliteRowReader) -> None:
-        self._store = store
-        self._rows = rows
-
-    def verify_hash(self, token_hash: str) -> TokenInfo:
-        """As `TokenStore.verify`, for the token of this hash; `ReaderBusy` when the read would
-        wait for a lock."""
-        return self._store.checked(self._rows.row(token_hash=token_hash))
-
-    def close(self) -> None:
-        self._rows.close()
-
-
-# Found by the hash of the presented token, so equality is decided by the index; the lookup's
-# timing depends on that hash, which an attacker cannot steer towards a real one. The columns
-# are TokenInfo's fields, in its order.
-_BY_HASH = select(
-    api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.expires_at, api_tokens.c.revoked_at
-).where(api_tokens.c.token_hash == bindparam("token_hash"))
-
-assert [c.name for c in _BY_HASH.selected_columns] == [f.name for f in fields(TokenInfo)]

@@ -208,10 +208,6 @@ class HeldTokenStore(TokenStore):
         assert self.release.wait(10)
         return super().verify(token)
 
-    def loop_reader(self) -> None:
-        # The thread pool's way, as on PostgreSQL: SQLite's tokens are read on the loop.
-        return None
-
 
 def test_a_token_due_for_a_reload_is_answered_without_waiting_for_it(engine):
     token = TokenStore(engine).create("hot", timedelta(hours=1))
@@ -566,10 +562,10 @@ def test_a_loop_reader_that_would_wait_for_a_lock_says_so(tmp_path, catalog_file
     assert reader is not None
     try:
         assert reader.get("official", "redis").name == "redis"
-        real_driver, reader._rows._driver = reader._rows._driver, LockedDriver()
+        real_driver, reader._driver = reader._driver, LockedDriver()
         with pytest.raises(ReaderBusy):
             reader.get("official", "nginx")
-        reader._rows._driver = real_driver
+        reader._driver = real_driver
     finally:
         reader.close()
         engine.dispose()
@@ -590,99 +586,3 @@ def test_a_stopped_server_leaves_no_connection_open(postgresql_catalog):
         # The pool's connection (the token) and the event loop's (the images).
         assert client_backends(postgresql_catalog) == 2
     until_backends(postgresql_catalog, 0)
-
-
-def test_the_token_loop_reader_reads_what_sqlalchemy_reads(store, database_url, engine):
-    migrate(database_url)
-    tokens = issue_tokens(database_url, engine)
-    store_ = TokenStore(engine)
-    reader = store_.loop_reader()
-    # SQLite's only: PostgreSQL's tokens are read through the thread pool.
-    assert (reader is None) == (store != "sqlite")
-    if reader is None:
-        return
-    try:
-        assert reader.verify_hash(hash_token(tokens.valid)) == store_.verify(tokens.valid)
-        for token, reason in [
-            (tokens.revoked, TokenRefusal.REVOKED),
-            (tokens.expired, TokenRefusal.EXPIRED),
-            ("swr_" + "x" * 43, TokenRefusal.UNKNOWN),
-        ]:
-            with pytest.raises(TokenRefused) as by_sqlalchemy:
-                store_.verify(token)
-            with pytest.raises(TokenRefused) as on_loop:
-                reader.verify_hash(hash_token(token))
-            assert on_loop.value.reason is reason
-            assert on_loop.value.name == by_sqlalchemy.value.name
-            assert by_sqlalchemy.value.reason is reason
-    finally:
-        reader.close()
-
-
-@pytest.fixture
-def sqlite_engine(store, engine):
-    if store != "sqlite":
-        pytest.skip("tokens are read on the loop on SQLite only")
-    return engine
-
-
-def no_thread_pool(tokens: CachedTokens, monkeypatch) -> None:
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("a token was read through the thread pool")
-
-    monkeypatch.setattr(tokens.loads, "start", refuse)
-    monkeypatch.setattr(tokens.loads, "run", refuse)
-
-
-def test_on_sqlite_a_token_is_read_and_reloaded_on_the_loop(sqlite_engine, monkeypatch):
-    token = TokenStore(sqlite_engine).create("hot", timedelta(hours=1))
-    tokens = CachedTokens(TokenStore(sqlite_engine), size=10, ttl=0.5)
-    clock = FakeClock()
-    tokens.known.clock = tokens.refused.clock = clock
-    no_thread_pool(tokens, monkeypatch)
-    unknown = "swr_" + "y" * 43
-
-    async def main() -> None:
-        assert (await tokens.verify(token)).name == "hot"
-        assert hash_token(token) in tokens.known.stored_keys()
-        TokenStore(sqlite_engine).revoke("hot")
-        clock.now += 0.1  # not due: the cached record answers
-        assert (await tokens.verify(token)).name == "hot"
-        clock.now += 0.2  # due: reloaded there and then, and this request sees the revocation
-        with pytest.raises(TokenRefused) as refused:
-            await tokens.verify(token)
-        assert refused.value.reason is TokenRefusal.REVOKED
-        assert hash_token(token) in tokens.refused.stored_keys()
-        with pytest.raises(TokenRefused) as refused:
-            await tokens.verify(unknown)
-        assert refused.value.reason is TokenRefusal.UNKNOWN
-        assert hash_token(unknown) in tokens.refused.stored_keys()
-
-    try:
-        asyncio.run(main())
-    finally:
-        tokens.close()
-
-
-def test_a_token_read_that_would_wait_for_a_lock_goes_to_the_thread_pool(
-    sqlite_engine, monkeypatch
-):
-    token = TokenStore(sqlite_engine).create("locked", timedelta(hours=1))
-    tokens = CachedTokens(TokenStore(sqlite_engine), size=10, ttl=0.5)
-    reader = tokens.store.loop_reader()
-    assert reader is not None
-    reader._rows._driver = LockedDriver()
-    tokens._loop_reader, tokens._loop_reader_checked = reader, True
-    through_the_pool = []
-    run = tokens.loads.run
-
-    def counted(*args: object, **kwargs: object):
-        through_the_pool.append(args[0])
-        return run(*args, **kwargs)
-
-    monkeypatch.setattr(tokens.loads, "run", counted)
-    try:
-        assert asyncio.run(tokens.verify(token)).name == "locked"
-        assert through_the_pool == [hash_token(token)]
-    finally:
-        tokens.close()
