@@ -101,14 +101,17 @@ class HeadCounter:
         the limits whose request line the parser reads as it is: a client's usual read. If so,
         it is counted as `piece` would have counted it, and is fed to the parser in one piece
         instead of `piece`'s two (its request line, then its header block)."""
-        end = data.find(HEAD_END) + len(HEAD_END)
-        if end != len(data) or self.started:
+        if self.started:
             return False
+        head_end = data.find(HEAD_END)
+        if head_end < 0 or head_end + len(HEAD_END) != len(data):
+            return False
+        # The head ends with a blank line, so a line ends before it.
         line_end = data.find(b"\n") + 1
         if (
             data[line_end - len(_SPOKEN_LINE_ENDS[0]) : line_end] not in _SPOKEN_LINE_ENDS
             or line_end > self.max_line_bytes
-            or end - line_end > self.max_header_bytes
+            or len(data) - line_end > self.max_header_bytes
         ):
             return False
         # A spoken request line starts with its method: no empty line comes before it.

@@ -30,7 +30,7 @@ SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosn
 
 _NOSNIFF = (b"x-content-type-options", SECURITY_HEADERS["X-Content-Type-Options"].encode())
 _NO_STORE = (b"cache-control", SECURITY_HEADERS["Cache-Control"].encode())
-# Replaced whatever the response set (ASGI header names are lower case).
+# Set here whatever the response set (ASGI header names are lower case).
 _STAMPED = frozenset({b"x-request-id", _NOSNIFF[0]})
 
 

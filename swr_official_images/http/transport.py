@@ -354,7 +354,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_due = None
 
     def _stop_head_timer(self) -> None:
-        self._head_due = None
+        self._cancel_head_deadline()
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None

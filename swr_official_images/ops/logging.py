@@ -223,8 +223,8 @@ class AccessLog:
             fields["pid"] = self._pid
             line = fitted(fields, _json, _CUT_FIELDS)
         line += "\n"
-        # `fitted` keeps a line and its newline within MAX_LINE_BYTES; most are ASCII, and a
-        # character is at most 4 bytes of UTF-8.
+        # `fitted` keeps a line and its newline within MAX_LINE_BYTES; an ASCII line (most are)
+        # is as many bytes as characters.
         size = len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
         if self._held_bytes + size > MAX_LINE_BYTES:
             self.flush()

@@ -351,8 +351,7 @@ def _cyclic_garbage_after(base_url: str, raw_request: bytes, count: int) -> int:
 @pytest.mark.parametrize("case", ["found", "not found", "refused"])
 def test_a_request_leaves_nothing_for_the_cycle_collector(live_server, case):
     """Every request's objects are freed as soon as they are done with: garbage in reference
-    cycles waits for the collector, whose passes stop every request in flight, and made the
-    server's cycles more costly than anything they did."""
+    cycles waits for the collector, whose passes stop every request in flight."""
     repository = "no-such-image" if case == "not found" else "nginx"
     token = "swr_unknown" if case == "refused" else live_server.tokens.valid
     raw_request = (

@@ -171,6 +171,7 @@ def test_a_whole_head_in_one_read_is_counted_as_its_pieces_would_be():
     [
         (HEAD + b"GET", len(LINE), len(HEADERS)),  # a pipelined request follows
         (HEAD[:-1], len(LINE), len(HEADERS)),  # not complete
+        (HEAD[:3], len(LINE), len(HEADERS)),  # as short as the blank line's rest
         (b"\r\n" + HEAD, len(LINE) + 2, len(HEADERS)),  # an empty line first
         (LINE.replace(b"1.1", b"1.2") + HEADERS, len(LINE), len(HEADERS)),  # read as 1.1
         (LINE.replace(b"1.1", b"2.0") + HEADERS, len(LINE), len(HEADERS)),  # 505
@@ -179,8 +180,8 @@ def test_a_whole_head_in_one_read_is_counted_as_its_pieces_would_be():
         (HEAD, len(LINE), len(HEADERS) - 1),  # past the header block's limit
     ],
     ids=[
-        "pipelined", "unfinished", "empty line first", "HTTP/1.2", "HTTP/2.0", "bare LF",
-        "line over the limit", "headers over the limit",
+        "pipelined", "unfinished", "three bytes", "empty line first", "HTTP/1.2", "HTTP/2.0",
+        "bare LF", "line over the limit", "headers over the limit",
     ],
 )  # fmt: skip
 def test_anything_else_is_left_to_the_pieces(data, line, headers):
