@@ -18,6 +18,10 @@ What a connection can cost, and for how long:
   side has made progress for the idle timeout is closed, whatever its state. It is not idle
   while the server is still producing a response, unless that response is stuck because the
   client does not read it.
+- **One write per response.** A response's head is held until its body's first write, and both
+  leave in one write (one system call and one segment instead of two); a head without a body
+  (HEAD, 304) leaves when its response completes, and anything held leaves before the
+  connection closes (`ResponseWriter`).
 - **Order.** An error the transport answers for a pipelined request (400, 414, 431, 505) is
   sent after the responses to the requests before it, then the connection is closed.
 - **Versions.** Only HTTP/1.0 and HTTP/1.1 are spoken. A request line's version is read as
@@ -42,7 +46,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -131,6 +135,70 @@ class _HeadRefused(Exception):
     """Raised from a parser callback to stop parsing a request the transport answers itself."""
 
 
+# A body larger than this leaves in a write of its own after its head: copying it to join them
+# would cost more than the system call saved.
+JOINED_BODY_MAX_BYTES = 64 * 1024
+
+
+class ResponseWriter:
+    """A connection's transport as its responses are written to it: each response's head (the
+    first write after the previous response completed) is held, and leaves joined to the body's
+    first write. An informational response (`100 Continue`) goes out at once.
+
+    One per connection, not per request: it refers to nothing of a request, so it makes no
+    reference cycle with the request's objects. What it does not define is the transport's own.
+    """
+
+    __slots__ = ("_head_next", "_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._head_next = True
+
+    def write(self, data: bytes) -> None:
+        if self._head_next:
+            if not data.startswith(b"HTTP/1.1 1"):
+                self._head_next = False
+                self._held = data
+                return
+        elif self._held is not None:
+            held, self._held = self._held, None
+            if len(data) <= JOINED_BODY_MAX_BYTES:
+                data = held + data
+            else:
+                self._transport.write(held)
+        self._transport.write(data)
+
+    def response_complete(self) -> None:
+        """The response is over: its head leaves if no body took it (HEAD, 304, no content),
+        and the next write is the next response's head."""
+        self._flush()
+        self._head_next = True
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + len(self._held or b"")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, limits: RequestHeadLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,11 +217,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_progress = 0.0
         self._running_cycle: RequestResponseCycle | None = None
+        self._writer: ResponseWriter  # from connection_made on
 
     # --- connection ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # uvicorn's flow control keeps the transport itself; every write goes through this.
+        self._writer = ResponseWriter(transport)
+        self.transport = cast(asyncio.Transport, self._writer)
         self._arm_head_deadline()
         self._last_progress = self.loop.time()
         self._idle_timer = self.loop.call_later(self._limits.idle_timeout, self._on_idle_timer)
@@ -280,6 +352,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return self.cycle is not None and not self.cycle.response_complete
 
     def on_response_complete(self) -> None:
+        self._writer.response_complete()
         self._last_progress = self.loop.time()
         super().on_response_complete()
         if self.transport.is_closing() or self._responding():

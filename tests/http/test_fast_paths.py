@@ -22,7 +22,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.spec import Specification
 from starlette.exceptions import HTTPException
 
-from swr_official_images.http import validation
+from swr_official_images.http import transport, validation
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import _direct_check
 from swr_official_images.patterns import SpecValidator
@@ -365,3 +365,49 @@ def test_a_request_leaves_nothing_for_the_cycle_collector(live_server, case):
     # ends during a run is loaded again, and a refused token's load leaves its exception's
     # traceback (a few dozen objects) once per load, not per request: below one per request.
     assert many - few < 200, (few, many)
+
+
+class _CountedWrites:
+    """A connection's transport that records what its ResponseWriter writes to it."""
+
+    def __init__(self, transport: Any, writes: list[bytes]) -> None:
+        self._transport = transport
+        self._writes = writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(data)
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def test_every_response_leaves_in_one_write(live_server, monkeypatch):
+    """Head and body in one system call (and one segment) per response: found, a HEAD, a 304,
+    not found, refused, and the transport's own refusal."""
+    writes: list[bytes] = []
+
+    class CountingWriter(transport.ResponseWriter):
+        def __init__(self, real: Any) -> None:
+            super().__init__(_CountedWrites(real, writes))
+
+    monkeypatch.setattr(transport, "ResponseWriter", CountingWriter)
+    image = PATH.format(namespace="official", repository="nginx")
+    token = live_server.tokens.valid
+    found = httpx.get(live_server.base_url + image, headers={"X-Auth-Token": token})
+    cases = [
+        ("GET", image, {"X-Auth-Token": token}, 200),
+        ("HEAD", image, {"X-Auth-Token": token}, 200),
+        ("GET", image, {"X-Auth-Token": token, "If-None-Match": found.headers["ETag"]}, 304),
+        ("GET", image.replace("nginx", "no-such-image"), {"X-Auth-Token": token}, 404),
+        ("GET", image, {"X-Auth-Token": "swr_unknown"}, 401),
+        ("GET", image, {"X-Auth-Token": token, "X-Long": "x" * 70_000}, 431),
+    ]
+    for method, path, headers, status in cases:
+        writes.clear()
+        with httpx.Client(base_url=live_server.base_url) as client:
+            response = client.request(method, path, headers=headers)
+        assert response.status_code == status
+        assert len(writes) == 1, (method, status, [w[:40] for w in writes])
+        assert writes[0].startswith(b"HTTP/1.1 %d " % status)
+        assert writes[0].endswith(response.content)
