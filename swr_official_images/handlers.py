@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from connexion import NoContent, request
-from connexion.lifecycle import ConnexionResponse
+from connexion.context import scope
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -40,16 +41,17 @@ def _path_name(stored_name: str) -> str:
     return stored_name.replace("/", "$")
 
 
-async def show_official_image(namespace: str, repository: str) -> Response | ConnexionResponse:
+async def show_official_image(namespace: str, repository: str) -> Response:
     # Async, so that a cached image is served on the event loop without a thread pool hop.
-    # connexion.request makes a new request object at each use: one, used twice.
-    current = request._get_current_object()
-    images: CachedImages = current.state.image_cache
+    # The request's ASGI scope, not connexion.request, which makes a new request object (and a
+    # Starlette one inside it) at each use.
+    current = scope._get_current_object()
+    images: CachedImages = current["state"]["image_cache"]
     try:
         image = await images.get(namespace, _stored_name(repository))
     except ImageNotFound:
         return image_not_found(current)
-    return conditional_json_response(current.headers, image.to_api(), image.changed_at)
+    return conditional_json_response(Headers(scope=current), image.to_api(), image.changed_at)
 
 
 def list_official_images(

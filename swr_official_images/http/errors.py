@@ -21,6 +21,8 @@ from connexion.exceptions import (
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from swr_official_images.domain import ImageNotFound
 from swr_official_images.http.error_codes import (
@@ -126,15 +128,21 @@ def http_exception_handler(
     return on_http_exception
 
 
-def image_not_found(request: ConnexionRequest) -> ConnexionResponse:
-    """The 404 of an image the catalog does not hold. The image's handlers return it: raised,
-    `ImageNotFound` would unwind through every layer to `on_image_not_found`."""
-    return error_response(request, 404, ErrorCode.IMAGE_NOT_FOUND, "Image does not exist.")
+_IMAGE_NOT_FOUND_MESSAGE = "Image does not exist."
+
+
+def image_not_found(scope: Scope) -> Response:
+    """The 404 of an image the catalog does not hold, as the image's handlers return it: raised,
+    `ImageNotFound` would unwind through every layer to `on_image_not_found`. The framework's
+    response, which Connexion passes on as it is: the same status, headers and body as
+    `error_response`'s."""
+    body = render_error(ErrorCode.IMAGE_NOT_FOUND, _IMAGE_NOT_FOUND_MESSAGE, request_id_of(scope))
+    return Response(body, 404, media_type="application/json")
 
 
 async def on_image_not_found(request: ConnexionRequest, exc: ImageNotFound) -> ConnexionResponse:
     # Any other layer that raises it.
-    return image_not_found(request)
+    return error_response(request, 404, ErrorCode.IMAGE_NOT_FOUND, _IMAGE_NOT_FOUND_MESSAGE)
 
 
 async def on_not_ready(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
