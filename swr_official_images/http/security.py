@@ -80,18 +80,27 @@ SECURITY_MAP = {"apiKey": ApiKeyHandler}
 
 async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     """Connexion calls this with the `X-Auth-Token` value; None makes it answer 401."""
+    scope = request.scope
+    # One pass over the raw header list (ASGI's names are lower case), instead of one per name.
+    tokens_sent, signed = 0, False
+    for name, value in scope["headers"]:
+        if name == b"x-auth-token":
+            tokens_sent += 1
+        elif name == b"authorization" and is_signature(value.decode("latin-1")):
+            signed = True
     # Two tokens are ambiguous: which one a proxy or a server reads would decide who you are.
-    if len(request.headers.getlist("x-auth-token")) > 1:
+    if tokens_sent > 1:
         raise AuthenticationRefused("more than one X-Auth-Token header", "duplicate")
     # Two identities at once are as ambiguous as two tokens.
-    if any(is_signature(value) for value in request.headers.getlist("authorization")):
+    if signed:
         raise AuthenticationRefused(AMBIGUOUS, "ambiguous")
     # Whitespace around a field value is not part of it (RFC 9110, section 5.5); the HTTP parser
     # leaves trailing whitespace in place.
     token = token.strip(" \t")
     if not token:
         raise AuthenticationRefused("the X-Auth-Token header is empty", "missing")
-    tokens: CachedTokens = request.state.token_cache
+    # The lifespan's state, as request.state would wrap it.
+    tokens: CachedTokens = scope["state"]["token_cache"]
     try:
         info = await tokens.verify(token)
     except TokenRefused as rejected:
@@ -100,7 +109,7 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
         raise AuthenticationRefused(
             "the token is unknown, expired or revoked", rejected.reason.value
         ) from None
-    note_token_name(request.scope, info.name)
+    note_token_name(scope, info.name)
     return {"sub": info.name}
 
 
