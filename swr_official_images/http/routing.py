@@ -15,7 +15,7 @@ from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-from starlette.routing import Mount, Router
+from starlette.routing import BaseRoute, Mount, Router
 
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import OnceRequestValidationMiddleware
@@ -23,7 +23,21 @@ from swr_official_images.http.validation import OnceRequestValidationMiddleware
 _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
+def _depth(route: BaseRoute) -> int:
+    return getattr(route, "path", "").count("/")
+
+
 class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's routing without the slash redirects, its routes tried deepest path first.
+
+    Starlette tries an API's routes in the spec's order, one per operation, and the image's GET
+    came fifth, after the list's three. A path parameter matches one segment (unless it has
+    `format: path`, which Connexion lets match several), so paths of different depths never match
+    the same request: trying the deeper paths first (the image's, then the list's, then the
+    probes'), each path's operations in the spec's order, changes which routes are tried before
+    the one that matches, never which one matches or which one a 405 is answered from. An API
+    with a `format: path` parameter keeps the spec's order."""
+
     def __init__(self, app: Any) -> None:
         super().__init__(app)
         self.router.redirect_slashes = False
@@ -33,6 +47,8 @@ class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # c
         for route in self.router.routes:
             if isinstance(route, Mount) and isinstance(route.app, Router):
                 route.app.redirect_slashes = False
+                if not any(":path}" in getattr(r, "path", "") for r in route.app.routes):
+                    route.app.routes.sort(key=_depth, reverse=True)
 
 
 def connexion_middlewares(validate_responses: bool) -> list[type]:

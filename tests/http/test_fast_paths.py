@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import http.client
+import re
 import socket
 import subprocess
 import sys
@@ -17,11 +18,14 @@ import connexion.decorators.parameter
 import connexion.security
 import httpx
 import pytest
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.spec import Specification
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
+from swr_official_images.app import create_app
 from swr_official_images.http import transport, validation
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import _direct_check
@@ -411,3 +415,31 @@ def test_every_response_leaves_in_one_write(live_server, monkeypatch):
         assert len(writes) == 1, (method, status, [w[:40] for w in writes])
         assert writes[0].startswith(b"HTTP/1.1 %d " % status)
         assert writes[0].endswith(response.content)
+
+
+def _api_routes(database_url: str) -> list[Route]:
+    """The routes Connexion's routing tries for the API, in the order it tries them."""
+    app = create_app(Settings(database_url=database_url))
+    app.middleware.app, app.middleware.middleware_stack = app.middleware._build_middleware_stack()
+    routing = next(m for m in app.middleware.middleware_stack if isinstance(m, RoutingMiddleware))
+    (mount,) = routing.router.routes
+    return list(mount.app.routes)
+
+
+def test_routes_are_tried_deepest_path_first_and_match_only_their_own_path(database_url):
+    routes = _api_routes(database_url)
+    # The image's GET (the API's most frequent request) is tried second, after its HEAD.
+    assert [(r.path, sorted(r.methods or ())) for r in routes[:2]] == [
+        (PATH, ["HEAD"]),
+        (PATH, ["GET", "HEAD"]),
+    ]
+    # The order is free to change because no request can match two paths: each of the spec's
+    # paths, with a value in each parameter, matches (fully or partly) its own routes only.
+    templates = list(load_spec()["paths"])
+    assert {r.path for r in routes} == set(templates)
+    for template in templates:
+        path = re.sub(r"\{[^}]+\}", "some-value", template)
+        for method in ("GET", "HEAD", "OPTIONS", "POST"):
+            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+            matched = {r.path for r in routes if r.matches(scope)[0] is not Match.NONE}
+            assert matched == {template}, (method, path, matched)
