@@ -143,7 +143,9 @@ JOINED_BODY_MAX_BYTES = 64 * 1024
 class ResponseWriter:
     """A connection's transport as its responses are written to it: each response's head (the
     first write after the previous response completed) is held, and leaves joined to the body's
-    first write. An informational response (`100 Continue`) goes out at once.
+    first write: a streamed response's head therefore waits for its first chunk (the API's
+    responses are built whole; a Swagger UI file's first chunk is one read away). An
+    informational response (`100 Continue`) goes out at once.
 
     One per connection, not per request: it refers to nothing of a request, so it makes no
     reference cycle with the request's objects. What it does not define is the transport's own.
