@@ -19,7 +19,7 @@ What a connection can cost, and for how long:
   while the server is still producing a response, unless that response is stuck because the
   client does not read it.
 - **One write per response.** A response's head is held until its body's first write, and both
-  leave in one write (one system call and one segment instead of two); a head without a body
+  leave in one write (one system call instead of two); a head without a body
   (HEAD, 304) leaves when its response completes, and anything held leaves before the
   connection closes (`ResponseWriter`).
 - **Order.** An error the transport answers for a pipelined request (400, 414, 431, 505) is
@@ -135,8 +135,8 @@ class _HeadRefused(Exception):
     """Raised from a parser callback to stop parsing a request the transport answers itself."""
 
 
-# A body larger than this leaves in a write of its own after its head: copying it to join them
-# would cost more than the system call saved.
+# A body larger than this leaves in a write of its own after its head: the copy that would join
+# them grows with the body, while the system call it saves does not.
 JOINED_BODY_MAX_BYTES = 64 * 1024
 
 
