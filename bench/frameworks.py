@@ -17,12 +17,17 @@ the service's keyset query in every variant) drives each variant in turn, the or
 from round to round. The server runs on one CPU, wrk on another. A ratio to a reference is the
 median of the per-round ratios: the variants of a round ran back to back.
 
+With `--busy-server-cpu`, a busy loop shares the server's CPU during every measurement (not
+the warm-up), as a neighbour on a shared machine would: the server gets about half of the CPU,
+in turns of a few milliseconds, and the tail shows how it copes.
+
 A change's worth is measured the same way: `--revisions REV` adds this project's `serve` as it
 was at a git revision, its tree exported into the workspace and run on the same interpreter and
 dependencies, as one more variant beside today's.
 
     python -m bench.frameworks --rounds 2 --duration 3 --stores sqlite
     python -m bench.frameworks --variants swr-official-images,fastapi --revisions HEAD~1
+    python -m bench.frameworks --stores sqlite --workloads hot,random --busy-server-cpu
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from bench.service import (
     RunningServer,
     create_token,
     load_catalog,
+    pinned_to,
     run_command,
     serve_arguments,
     serve_command,
@@ -193,6 +199,7 @@ class Settings:
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     workloads: list[str] = field(default_factory=lambda: list(WORKLOADS))
     revisions: list[str] = field(default_factory=list)
+    busy_server_cpu: bool = False
 
 
 @dataclass(frozen=True)
@@ -454,11 +461,32 @@ def _drive(
     )
 
 
+@contextlib.contextmanager
+def busy_loop(cpu: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A process spinning on `cpu` for as long as the block runs."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "while True: pass"],
+        preexec_fn=pinned_to(cpu),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
 def _measure(
     wrk: str, target: _Target, workload: Workload, probes: Probes, settings: Settings
 ) -> Sample:
+    neighbour: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if settings.busy_server_cpu:
+        if settings.server_cpu is None:
+            raise BenchError("--busy-server-cpu needs the servers on one CPU: give --server-cpu")
+        neighbour = busy_loop(settings.server_cpu)
     cpu_before = target.server.cpu_seconds()
-    result = _drive(wrk, target, workload, probes, settings.load, settings.wrk_cpu)
+    with neighbour:
+        result = _drive(wrk, target, workload, probes, settings.load, settings.wrk_cpu)
     cpu_seconds = target.server.cpu_seconds() - cpu_before
     return Sample(
         requests_per_second=result.requests_per_second,
@@ -574,6 +602,12 @@ def add_framework_options(parser: argparse.ArgumentParser) -> None:
         metavar="CPU",
         help=f"the CPU wrk runs on (default: {wrk_cpu})",
     )
+    parser.add_argument(
+        "--busy-server-cpu",
+        action="store_true",
+        help="run a busy loop on the servers' CPU during every measurement, as a neighbour on "
+        "a shared machine would (default: off)",
+    )
 
 
 def framework_settings(args: argparse.Namespace) -> Settings:
@@ -590,6 +624,7 @@ def framework_settings(args: argparse.Namespace) -> Settings:
         variants=args.variants,
         workloads=args.workloads,
         revisions=args.revisions,
+        busy_server_cpu=args.busy_server_cpu,
     )
 
 
