@@ -475,6 +475,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         idle_timeout=settings.idle_timeout,
     )
     return {
+        # uvloop's loop, accepting a burst of connections at once (swr_official_images.http.accept).
+        "loop": "swr_official_images.http.accept:new_event_loop",
         # A partial, not a subclass made on the fly, so that worker processes can pickle it.
         "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
         # The API has no WebSocket: an upgrade would leave this protocol and its limits.
