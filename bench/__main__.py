@@ -20,6 +20,7 @@ from bench.frameworks import (
     FrameworkComparison,
     add_framework_options,
     comparison_json,
+    framework_settings,
     framework_tables,
     run_framework_comparisons,
 )
@@ -76,6 +77,8 @@ def main() -> int:
 
 def _run(args: argparse.Namespace) -> str:
     settings = lookup_settings(args) if "sizes" in args.parts else None
+    if "frameworks" in args.parts:
+        framework_settings(args)  # its options refused before minutes of importing, not after
     ensure_wrk()  # before minutes of importing, not after
     imports: list[ImportResult] = []
     lookups: list[LookupComparison] = []

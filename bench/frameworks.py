@@ -480,9 +480,7 @@ def _measure(
     wrk: str, target: _Target, workload: Workload, probes: Probes, settings: Settings
 ) -> Sample:
     neighbour: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    if settings.busy_server_cpu:
-        if settings.server_cpu is None:
-            raise BenchError("--busy-server-cpu needs the servers on one CPU: give --server-cpu")
+    if settings.busy_server_cpu and settings.server_cpu is not None:
         neighbour = busy_loop(settings.server_cpu)
     cpu_before = target.server.cpu_seconds()
     with neighbour:
@@ -611,6 +609,9 @@ def add_framework_options(parser: argparse.ArgumentParser) -> None:
 
 
 def framework_settings(args: argparse.Namespace) -> Settings:
+    # Refused before any catalog is generated or server started.
+    if args.busy_server_cpu and args.server_cpu is None:
+        raise BenchError("--busy-server-cpu needs the servers on one CPU: give --server-cpu")
     load = LoadSettings(
         connections=args.framework_connections, threads=args.threads, seconds=args.duration
     )

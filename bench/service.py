@@ -119,10 +119,15 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         """CPU time the server process has used so far (user + system)."""
-        # /proc/PID/stat: the fields after the command name, which may contain spaces.
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        utime, stime = int(fields[11]), int(fields[12])
-        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time process `pid` has used so far (user + system)."""
+    # /proc/PID/stat: the fields after the command name, which may contain spaces.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 # The folder that holds the `bench` package: baseline apps are imported from there.

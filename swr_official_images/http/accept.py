@@ -10,8 +10,8 @@ connection, the connections queued behind it are accepted too and given to the s
 factory, so a burst is in within a turn or two.
 
 With several workers on one listening socket, a worker takes at most `MAX_EXTRA_ACCEPTS` more
-per connection libuv gives it: an idle worker, woken at once, usually takes the queue before a
-busy one reaches it, and a flood is not swallowed by whichever worker looked first.
+per connection libuv gives it, so that a flood is not swallowed by whichever worker looked first
+while others that share the socket could serve part of it.
 """
 
 from __future__ import annotations

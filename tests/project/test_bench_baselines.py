@@ -3,10 +3,10 @@ as the service does: what `make bench` checks before it measures, here without a
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,16 +15,18 @@ from bench import BenchError
 from bench.frameworks import (
     VARIANTS,
     Probes,
-    Settings,
-    _measure,
+    add_framework_options,
     busy_loop,
     check_agreement,
     chosen_variants,
+    framework_settings,
     serving_variants,
     unknown_token,
 )
-from bench.service import create_token
-from bench.wrk import LoadSettings, parse_result
+from bench.lookup_bench import add_lookup_options
+from bench.options import add_store_options
+from bench.service import create_token, process_cpu_seconds
+from bench.wrk import parse_result
 from tests.conftest import run_cli
 
 IMAGE_PATH = "/v2/manage/dockerhub/namespaces/official/repos/"
@@ -179,34 +181,27 @@ def test_a_workload_is_what_it_says(status_errors, expect_errors, valid):
             parse_result(output, expect_errors)
 
 
-def _cpu_ticks(pid: int) -> int:
-    # utime + stime, fields 14 and 15 of /proc/PID/stat (the name before them has no spaces).
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 @pytest.mark.slow
 def test_a_busy_loop_spins_on_its_cpu_until_the_block_ends():
     """--busy-server-cpu's neighbour: pinned to the CPU it is given, using it, and gone after."""
     cpu = max(os.sched_getaffinity(0))
     with busy_loop(cpu) as process:
         assert os.sched_getaffinity(process.pid) == {cpu}
-        before = _cpu_ticks(process.pid)
-        while _cpu_ticks(process.pid) == before:
+        before = process_cpu_seconds(process.pid)
+        while process_cpu_seconds(process.pid) == before:
             time.sleep(0.05)
         assert process.poll() is None
     assert process.poll() is not None
 
 
 def test_a_busy_server_cpu_needs_the_servers_pinned():
-    settings = Settings(
-        load=LoadSettings(connections=1, threads=1, seconds=1),
-        warmup_seconds=0,
-        rounds=1,
-        images=1,
-        server_cpu=None,
-        wrk_cpu=None,
-        busy_server_cpu=True,
-    )
+    """Refused from the options alone, before a catalog is generated or a server started."""
+    parser = argparse.ArgumentParser()
+    add_store_options(parser, records=False)
+    add_lookup_options(parser)
+    add_framework_options(parser)
+    args = parser.parse_args(["--busy-server-cpu", "--server-cpu", "0"])
+    assert framework_settings(args).busy_server_cpu
+    args.server_cpu = None
     with pytest.raises(BenchError, match="--busy-server-cpu needs the servers on one CPU"):
-        _measure("wrk", None, None, None, settings)  # type: ignore[arg-type]
+        framework_settings(args)
