@@ -39,6 +39,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from swr_official_images.settings import Settings
+from swr_official_images.store.socket_watch import SocketWatch
 
 # Explicit constraint names keep migrations identical on SQLite and PostgreSQL.
 metadata = MetaData(
@@ -250,32 +251,97 @@ class _BoundedConnection(psycopg.Connection[Any]):
         return _bounded_connect(cls, super()._connect_gen(conninfo))
 
 
-class _BoundedAsyncConnection(psycopg.AsyncConnection[Any]):
-    """The same bounds on the event loop: psycopg's async wait wakes at every interval too."""
+class BoundedAsyncConnection(psycopg.AsyncConnection[Any]):
+    """The same bounds on the event loop: psycopg's async wait wakes at every interval too.
+
+    Waits for an answer go through one `SocketWatch` for the connection's life rather than
+    psycopg's registration at every wait; every other wait (sending more than the socket takes
+    at once, a wait with a timeout) is psycopg's. Whatever ends the connection here (`finish`,
+    `close`, a wait abandoned or cancelled) closes the watch with it.
+    """
 
     waits: _Waits  # set by the engine's subclass
+    _watch: SocketWatch | None = None
+    _reused_cursor: psycopg.AsyncCursor[Any] | None = None
 
     async def wait(
         self, gen: PQGen[_RV], interval: float = 0.1, timeout: float | None = None
     ) -> _RV:
-        bounded = _until(gen, self.waits, self.waits.deadline(), self.pgconn.finish, "closed")
+        bounded = _until(gen, self.waits, self.waits.deadline(), self.finish, "closed")
         try:
-            return await waiting.wait_async(bounded, self.pgconn.socket, interval, timeout)
+            if timeout is not None:
+                return await waiting.wait_async(bounded, self.pgconn.socket, interval, timeout)
+            return await self._wait_watched(bounded, interval)
         except asyncio.CancelledError:
             # psycopg's own wait would send a cancel request over a new connection and wait up
             # to five seconds twice, on a database that may not answer at all (a task is
             # cancelled when the loop ends): the connection is dropped instead.
-            self.pgconn.finish()
+            self.finish()
             raise
+
+    async def _wait_watched(self, gen: PQGen[_RV], interval: float) -> _RV:
+        try:
+            state = next(gen)
+            while state == waiting.WAIT_R:
+                readable = await self._watch_on_this_loop().readable(interval)
+                # Nothing ready (0) after an interval: the generator checks its deadline.
+                state = gen.send(waiting.READY_R if readable else 0)
+        except StopIteration as done:
+            result: _RV = done.value
+            return result
+        except OSError as error:
+            # As psycopg's wait: the socket is gone with the connection.
+            raise psycopg.OperationalError("connection socket closed") from error
+        return await waiting.wait_async(_resumed(state, gen), self.pgconn.socket, interval)
+
+    def _watch_on_this_loop(self) -> SocketWatch:
+        loop = asyncio.get_running_loop()
+        if self._watch is None or self._watch.loop is not loop:
+            # A connection used from another loop than before (asyncio.run after asyncio.run):
+            # the first loop has ended, and its registration with it.
+            if self._watch is not None:
+                self._watch.close()
+            self._watch = SocketWatch(loop, self.pgconn.socket)
+        return self._watch
+
+    def reused_cursor(self) -> psycopg.AsyncCursor[Any]:
+        """One cursor for the connection's life: the connection's `execute` makes a new one
+        at every call."""
+        if self._reused_cursor is None:
+            self._reused_cursor = self.cursor()
+        return self._reused_cursor
+
+    def finish(self) -> None:
+        """Closes the connection without a wait: psycopg's `close` does nothing more for a
+        connection outside a pool."""
+        if self._watch is not None:
+            self._watch.close()
+        self.pgconn.finish()
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        await super().close()
 
     @classmethod
     def _connect_gen(cls, conninfo: str = "") -> PQGenConn[Any]:
         return _bounded_connect(cls, super()._connect_gen(conninfo))
 
 
+def _resumed(state: Any, gen: PQGen[_RV]) -> PQGen[_RV]:
+    """`gen`, already at `state`, from there on: for psycopg's wait to take over mid-way."""
+    while True:
+        ready = yield state
+        try:
+            state = gen.send(ready)
+        except StopIteration as done:
+            result: _RV = done.value
+            return result
+
+
 # How each PostgreSQL engine connects on the event loop (see LoopConnections).
 _loop_connects: weakref.WeakKeyDictionary[
-    Engine, Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+    Engine, Callable[[], Awaitable[BoundedAsyncConnection]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -297,7 +363,7 @@ def _postgresql_engine(settings: Settings) -> Engine:
     class EngineConnection(_BoundedConnection):
         waits = engine_waits
 
-    class EngineAsyncConnection(_BoundedAsyncConnection):
+    class EngineAsyncConnection(BoundedAsyncConnection):
         waits = engine_waits
 
     connect_args = {
@@ -335,7 +401,7 @@ def _postgresql_engine(settings: Settings) -> Engine:
     # What the engine's pool connects with, as SQLAlchemy puts it together.
     cargs, cparams = engine.dialect.create_connect_args(engine.url)
 
-    async def connect_on_loop() -> psycopg.AsyncConnection[Any]:
+    async def connect_on_loop() -> BoundedAsyncConnection:
         if reason := engine_waits.why_not(math.inf):
             raise DatabaseWaitAborted(f"{reason}: no new connection")
         # Autocommit: a read alone needs no BEGIN and no ROLLBACK, two round trips of three.
@@ -382,17 +448,17 @@ class LoopConnections:
         self._waits = _engine_waits[engine]
         # Last in, first out: the connection just given back is taken again, and others are
         # opened only for requests that overlap.
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[BoundedAsyncConnection] = []
         # Connections that may still be opened.
         self._places: int = engine.pool.size()  # type: ignore[attr-defined]  # a QueuePool's
         # What each waiting request is handed: a connection, or None for a place to open one.
-        self._waiters: collections.deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = (
+        self._waiters: collections.deque[asyncio.Future[BoundedAsyncConnection | None]] = (
             collections.deque()
         )
-        self._open: set[psycopg.AsyncConnection[Any]] = set()
+        self._open: set[BoundedAsyncConnection] = set()
         self._closed = False
 
-    async def take(self) -> psycopg.AsyncConnection[Any]:
+    async def take(self) -> BoundedAsyncConnection:
         """An idle connection, for `give_back` once its answer is read."""
         if self._idle:
             return self._idle.pop()
@@ -402,7 +468,7 @@ class LoopConnections:
         given = await self._wait_for_one()
         return given if given is not None else await self._open_one()
 
-    async def _open_one(self) -> psycopg.AsyncConnection[Any]:
+    async def _open_one(self) -> BoundedAsyncConnection:
         try:
             if self._closed:
                 raise DatabaseWaitAborted("the server is stopping: no new connection")
@@ -413,8 +479,8 @@ class LoopConnections:
         self._open.add(connection)
         return connection
 
-    async def _wait_for_one(self) -> psycopg.AsyncConnection[Any] | None:
-        waiter: asyncio.Future[psycopg.AsyncConnection[Any] | None]
+    async def _wait_for_one(self) -> BoundedAsyncConnection | None:
+        waiter: asyncio.Future[BoundedAsyncConnection | None]
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -432,7 +498,7 @@ class LoopConnections:
                 ) from None
             raise
 
-    def _hand_over(self, connection: psycopg.AsyncConnection[Any] | None) -> None:
+    def _hand_over(self, connection: BoundedAsyncConnection | None) -> None:
         """A connection (or None: a place to open one) to the first request waiting, else
         kept for the next."""
         while self._waiters:
@@ -445,7 +511,7 @@ class LoopConnections:
         else:
             self._idle.append(connection)
 
-    def give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
+    def give_back(self, connection: BoundedAsyncConnection) -> None:
         if self._closed or connection.pgconn.transaction_status != _IDLE:
             # Broken (BAD shows as UNKNOWN), or left inside a transaction or a query.
             self._drop(connection)
@@ -453,11 +519,9 @@ class LoopConnections:
         else:
             self._hand_over(connection)
 
-    def _drop(self, connection: psycopg.AsyncConnection[Any]) -> None:
+    def _drop(self, connection: BoundedAsyncConnection) -> None:
         self._open.discard(connection)
-        # The close that needs no await: psycopg's own does nothing more for a connection
-        # outside a pool.
-        connection.pgconn.finish()
+        connection.finish()
 
     def close(self) -> None:
         """Closes the idle connections now, and the others as they come back (the process is

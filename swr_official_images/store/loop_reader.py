@@ -4,14 +4,18 @@ PostgreSQL's awaited."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
-from swr_official_images.store.db import DatabaseWaitAborted, LoopConnections, images
+from swr_official_images.store.db import (
+    BoundedAsyncConnection,
+    DatabaseWaitAborted,
+    LoopConnections,
+    images,
+)
 
 # One image by its key, its values in the order of the table's columns (Image.from_row's).
 _BY_KEY = select(images).where(
@@ -93,7 +97,9 @@ class PostgresImageReader:
         params = {"namespace": namespace, "name": name}
         connection = await self._connection(params)
         try:
-            cursor = await connection.execute(self._sql, params)
+            cursor = connection.reused_cursor()
+            # Prepared from the first run: the server plans the statement once.
+            await cursor.execute(self._sql, params, prepare=True)
             row = await cursor.fetchone()
         except psycopg.Error as error:
             if connection.broken and not isinstance(error, DatabaseWaitAborted):
@@ -106,7 +112,7 @@ class PostgresImageReader:
         # The driver's values are the columns' own types: SQLAlchemy converts none of them.
         return Image.from_row(row)
 
-    async def _connection(self, params: dict[str, str]) -> psycopg.AsyncConnection[Any]:
+    async def _connection(self, params: dict[str, str]) -> BoundedAsyncConnection:
         try:
             return await self._connections.take()
         except psycopg.Error as error:

@@ -44,6 +44,7 @@ from tests.conftest import (
     shared_postgres_admin,
 )
 from tests.processes.test_postgresql_service import CACHE_TTL, serve_workers
+from tests.store.test_socket_watch import CountingUvloop
 
 PATH = "/v2/manage/dockerhub/namespaces/{namespace}/repos/{repository}"
 HOT = ("nginx", "redis", "postgres")
@@ -495,6 +496,34 @@ def test_the_async_loop_reader_keeps_the_statement_timeout(postgresql_catalog):
         assert asyncio.run(read("nginx")).name == "nginx"
     finally:
         reader.close()
+        engine.dispose()
+
+
+def test_the_async_loop_reader_registers_its_connection_with_the_loop_once(postgresql_catalog):
+    """psycopg alone registers the socket before every wait and removes it after."""
+    engine = make_engine(Settings(database_url=postgresql_catalog, db_pool_size=1))
+    reader = SqlImageRepository(engine).async_loop_reader()
+    assert reader is not None
+    loop = CountingUvloop()
+
+    async def reads(names: list[str]) -> None:
+        for name in names:
+            try:
+                assert (await reader.get("official", name)).name == name
+            except ImageNotFound:
+                assert name == "no-such-image"
+
+    try:
+        # The first opens the connection: psycopg's connect waits its own way.
+        loop.run_until_complete(reads(["nginx"]))
+        adds, removes = loop.adds, loop.removes
+        loop.run_until_complete(reads(["nginx", "redis", "no-such-image"] * 7))
+        assert (loop.adds, loop.removes) == (adds, removes)
+        reader.close()
+        assert loop.removes == removes + 1
+    finally:
+        reader.close()
+        loop.close()
         engine.dispose()
 
 
