@@ -1,17 +1,17 @@
 """A socket's readability on the event loop, registered once for the life of a connection.
 
 psycopg registers a connection's socket with the loop before every wait and removes it after.
-On uvloop each registration makes a new poll handle, which checks the descriptor (an ioctl and
-an epoll_ctl to add it and one to remove it again) before adding it for real, and each removal
-closes the handle: six system calls and two allocations per query, for a socket that is waited
-on again by the next query. `SocketWatch` keeps one registration and hands each readiness to
-whoever waits at that moment.
+On uvloop each registration makes a new poll handle, which checks the descriptor (adding it to
+epoll and removing it again) before adding it for real, and each removal closes the handle:
+several system calls and a new handle per query, for a socket that the next query waits on
+again. `SocketWatch` keeps one registration and hands each readiness to whoever waits at that
+moment.
 
 The registration is on a duplicate of the descriptor, owned here. The driver may close its own
-at any moment (a connection found broken, a wait abandoned), and a loop still watching a closed
-number would, once the number is reused by another socket, fail to modify a registration the
-kernel has already dropped: libuv aborts the process there. The duplicate stays open, so its
-registration stays valid, until `close`.
+at any moment (a connection found broken, a wait abandoned), and uvloop keeps a registration
+whose descriptor was closed: the next socket given that number and registered with the loop
+(the next connection) is then never reported readable, its wait hanging until its deadline.
+The duplicate stays open, so its registration stays valid, until `close`.
 """
 
 from __future__ import annotations

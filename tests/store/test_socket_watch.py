@@ -168,7 +168,8 @@ def test_a_reset_connection_is_reported_within_one_timeout(run):
 
 def test_the_driver_closing_its_descriptor_leaves_the_loop_sound(run):
     """The registration is on a duplicate: the number the driver closes can be reused by the
-    next socket, and registered with the loop, without the loop tripping over the old one."""
+    next socket, and registered with the loop, which reports it (uvloop, left registered on the
+    closed number, would never report the next socket that gets it)."""
     near, far = tcp_pair()
 
     async def main(loop: Any) -> None:
