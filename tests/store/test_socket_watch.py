@@ -7,11 +7,12 @@ also add one to a counter."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -44,20 +45,6 @@ class CountingAsyncio(_Counting, asyncio.SelectorEventLoop):
 LOOPS = {"uvloop": CountingUvloop, "asyncio": CountingAsyncio}
 
 
-@pytest.fixture(params=sorted(LOOPS))
-def run(request) -> Callable[[Callable[[Any], Awaitable[None]]], None]:
-    """Runs `main(loop)` to completion on a new loop of the kind."""
-
-    def runner(main: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
-        loop = LOOPS[request.param]()
-        try:
-            loop.run_until_complete(main(loop))
-        finally:
-            loop.close()
-
-    return runner
-
-
 def tcp_pair() -> tuple[socket.socket, socket.socket]:
     """Both ends of a loopback TCP connection (a database's is one)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -67,110 +54,122 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
     return near, far
 
 
-def test_a_wait_ends_when_the_socket_is_readable_or_when_it_times_out(run):
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     near, far = tcp_pair()
+    yield near, far
+    near.close()
+    far.close()
 
-    async def main(loop: Any) -> None:
-        watch = SocketWatch(loop, near.fileno())
+
+Main = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def run(request) -> Callable[[Main], None]:
+    """Runs `main(loop)` to completion on a new loop of the kind."""
+
+    def runner(main: Main) -> None:
+        loop = LOOPS[request.param]()
         try:
-            started = time.monotonic()
-            assert await watch.readable(0.05) is False
-            assert time.monotonic() - started >= 0.04
-            loop.call_later(0.02, far.send, b"answer")
+            loop.run_until_complete(main(loop))
+        finally:
+            loop.close()
+
+    return runner
+
+
+@pytest.fixture
+def watched(run, pair) -> Callable[[Callable[[Any, SocketWatch], Awaitable[None]]], None]:
+    """Runs `main(loop, watch)` with a watch of the near end, closed after."""
+    near, _ = pair
+
+    def runner(main: Callable[[Any, SocketWatch], Awaitable[None]]) -> None:
+        async def with_watch(loop: Any) -> None:
+            with contextlib.closing(SocketWatch(loop, near.fileno())) as watch:
+                await main(loop, watch)
+
+        run(with_watch)
+
+    return runner
+
+
+def test_a_wait_ends_when_the_socket_is_readable_or_when_it_times_out(watched, pair):
+    near, far = pair
+
+    async def main(loop: Any, watch: SocketWatch) -> None:
+        started = time.monotonic()
+        assert await watch.readable(0.05) is False
+        assert time.monotonic() - started >= 0.04
+        loop.call_later(0.02, far.send, b"answer")
+        assert await watch.readable(5) is True
+        assert near.recv(100) == b"answer"
+
+    watched(main)
+
+
+def test_one_registration_serves_every_wait(watched, pair):
+    near, far = pair
+
+    async def main(loop: Any, watch: SocketWatch) -> None:
+        for number in range(20):
+            loop.call_soon(far.send, b"%d;" % number)
             assert await watch.readable(5) is True
-            assert near.recv(100) == b"answer"
-        finally:
-            watch.close()
-
-    try:
-        run(main)
-    finally:
-        near.close()
-        far.close()
-
-
-def test_one_registration_serves_every_wait(run):
-    near, far = tcp_pair()
-
-    async def main(loop: Any) -> None:
-        watch = SocketWatch(loop, near.fileno())
-        try:
-            for number in range(20):
-                loop.call_soon(far.send, b"%d;" % number)
-                assert await watch.readable(5) is True
-                assert near.recv(100) == b"%d;" % number
-            assert (loop.adds, loop.removes) == (1, 0)
-        finally:
-            watch.close()
+            assert near.recv(100) == b"%d;" % number
+        assert (loop.adds, loop.removes) == (1, 0)
+        watch.close()
         assert loop.removes == 1
 
-    try:
-        run(main)
-    finally:
-        near.close()
-        far.close()
+    watched(main)
 
 
-def test_a_socket_readable_while_nobody_waits_is_let_go_and_watched_again_at_the_next_wait(run):
-    near, far = tcp_pair()
+def test_a_socket_readable_while_nobody_waits_is_let_go_and_watched_again_at_the_next_wait(
+    watched, pair
+):
+    near, far = pair
 
-    async def main(loop: Any) -> None:
-        watch = SocketWatch(loop, near.fileno())
-        try:
-            loop.call_soon(far.send, b"first")
-            assert await watch.readable(5) is True
-            near.recv(100)
-            # A notice, or the server closing an idle connection: read by nobody yet.
-            far.send(b"unasked")
-            for _ in range(50):
-                await asyncio.sleep(0)
-            # Let go at once rather than called back at every one of those turns.
-            assert loop.removes == 1
-            assert await watch.readable(5) is True
-            assert near.recv(100) == b"unasked"
-            assert loop.adds == 2
-        finally:
-            watch.close()
+    async def main(loop: Any, watch: SocketWatch) -> None:
+        loop.call_soon(far.send, b"first")
+        assert await watch.readable(5) is True
+        near.recv(100)
+        # A notice, or the server closing an idle connection: read by nobody yet.
+        far.send(b"unasked")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        # Let go at once rather than called back at every one of those turns.
+        assert loop.removes == 1
+        assert await watch.readable(5) is True
+        assert near.recv(100) == b"unasked"
+        assert loop.adds == 2
 
-    try:
-        run(main)
-    finally:
-        near.close()
-        far.close()
+    watched(main)
 
 
-def test_a_reset_connection_is_reported_within_one_timeout(run):
+def test_a_reset_connection_is_reported_within_one_timeout(watched, pair):
     """On uvloop a socket error stops the registration silently: the timeout renews it."""
-    near, far = tcp_pair()
+    near, far = pair
 
-    async def main(loop: Any) -> None:
-        watch = SocketWatch(loop, near.fileno())
-        try:
-            loop.call_soon(far.send, b"first")
-            assert await watch.readable(5) is True
+    async def main(loop: Any, watch: SocketWatch) -> None:
+        loop.call_soon(far.send, b"first")
+        assert await watch.readable(5) is True
+        near.recv(100)
+        # Closed with a zero linger: the peer resets the connection.
+        far.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        far.close()
+        await asyncio.sleep(0.05)
+        readiness = [await watch.readable(0.1), await watch.readable(0.1)]
+        assert True in readiness
+        with pytest.raises(ConnectionResetError):
             near.recv(100)
-            # Closed with a zero linger: the peer resets the connection.
-            far.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            far.close()
-            await asyncio.sleep(0.05)
-            readiness = [await watch.readable(0.1), await watch.readable(0.1)]
-            assert True in readiness
-            with pytest.raises(ConnectionResetError):
-                near.recv(100)
-        finally:
-            watch.close()
 
-    try:
-        run(main)
-    finally:
-        near.close()
+    watched(main)
 
 
-def test_the_driver_closing_its_descriptor_leaves_the_loop_sound(run):
+def test_the_driver_closing_its_descriptor_leaves_the_loop_sound(run, pair):
     """The registration is on a duplicate: the number the driver closes can be reused by the
     next socket, and registered with the loop, which reports it (uvloop, left registered on the
     closed number, would never report the next socket that gets it)."""
-    near, far = tcp_pair()
+    near, far = pair
 
     async def main(loop: Any) -> None:
         watch = SocketWatch(loop, near.fileno())
@@ -202,8 +201,4 @@ def test_the_driver_closing_its_descriptor_leaves_the_loop_sound(run):
         with pytest.raises(OSError, match="closed"):
             await watch.readable(0.01)
 
-    try:
-        run(main)
-    finally:
-        near.close()
-        far.close()
+    run(main)
