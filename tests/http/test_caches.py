@@ -527,6 +527,29 @@ def test_the_async_loop_reader_registers_its_connection_with_the_loop_once(postg
         engine.dispose()
 
 
+def test_a_query_larger_than_the_socket_takes_is_sent_by_psycopgs_own_wait(postgresql_catalog):
+    """The watch waits for answers only: a statement the socket cannot take at once (here a
+    name of 2 MB) is flushed by psycopg's wait, which registers the socket for writing, and
+    the read then ends as any other."""
+    engine = make_engine(Settings(database_url=postgresql_catalog, db_pool_size=1))
+    reader = SqlImageRepository(engine).async_loop_reader()
+    assert reader is not None
+    loop = CountingUvloop()
+
+    async def reads() -> None:
+        with pytest.raises(ImageNotFound):
+            await reader.get("official", "x" * 2_000_000)
+        assert (await reader.get("official", "nginx")).name == "nginx"
+
+    try:
+        loop.run_until_complete(reads())
+        assert loop.writers > 0
+    finally:
+        reader.close()
+        loop.close()
+        engine.dispose()
+
+
 def test_a_connection_cut_under_the_async_loop_reader_is_read_again_the_slow_way(
     postgresql_catalog,
 ):

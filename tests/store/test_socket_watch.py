@@ -1,8 +1,8 @@
 """A connection's socket watched on the event loop with one registration for its life
 (swr_official_images.store.socket_watch), on uvloop (the server's) and asyncio's own loop.
 
-The loops count their registrations: they are real loops whose add_reader and remove_reader
-also add one to a counter."""
+The loops count their registrations: they are real loops whose add_reader, remove_reader and
+add_writer also add one to a counter."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ from swr_official_images.store.socket_watch import SocketWatch
 class _Counting:
     adds = 0
     removes = 0
+    writers = 0
+
+    def add_writer(self, *args: Any) -> None:
+        self.writers += 1
+        super().add_writer(*args)  # type: ignore[misc]
 
     def add_reader(self, *args: Any) -> None:
         self.adds += 1
