@@ -23,6 +23,8 @@ from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator
 from connexion.utils import is_nullable
 
+from swr_official_images.http.requests import ScopeRequest
+
 
 def _plain_string(parameter: dict[str, Any]) -> bool:
     schema = parameter.get("schema", {})
@@ -77,11 +79,12 @@ class _OnceStarletteDecorator(StarletteDecorator):  # type: ignore[misc]  # conn
                 built = (self.uri_parser, self.decorate(function))
             uri_parser, decorated = built
             # The scope and receive themselves, not Connexion's proxies of them: the request
-            # would otherwise go through a proxy's lookup at every read of its scope.
-            request = self.framework.get_request(
+            # would otherwise go through a proxy's lookup at every read of its scope. The
+            # request Starlette's `get_request` makes, made directly.
+            request = ScopeRequest(
+                scope._get_current_object(),
+                receive._get_current_object(),
                 uri_parser=uri_parser,
-                scope=scope._get_current_object(),
-                receive=receive._get_current_object(),
             )
             return await decorated(request)
 

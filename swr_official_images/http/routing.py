@@ -14,9 +14,11 @@ from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.routing import BaseRoute, Mount, Router
 
+from swr_official_images.http.security import ScopeRequestSecurityMiddleware
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import OnceRequestValidationMiddleware
 
@@ -52,12 +54,13 @@ class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # c
 
 
 def connexion_middlewares(validate_responses: bool) -> list[type]:
-    """Connexion's default middleware stack with our routing, spec documents and request
-    validation in place of its own. Without response validation, its middleware would only look
-    the operation up on every request to pass it on untouched: it is left out."""
+    """Connexion's default middleware stack with our routing, spec documents, security and
+    request validation in place of its own. Without response validation, its middleware would
+    only look the operation up on every request to pass it on untouched: it is left out."""
     ours = {
         RoutingMiddleware: NoRedirectRoutingMiddleware,
         SwaggerUIMiddleware: RenderedSpecSwaggerUIMiddleware,
+        SecurityMiddleware: ScopeRequestSecurityMiddleware,
         RequestValidationMiddleware: OnceRequestValidationMiddleware,
     }
     return [

@@ -8,10 +8,13 @@ import logging
 from typing import Any
 
 from connexion.exceptions import OAuthResponseProblem
+from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from connexion.security import NO_VALUE, ApiKeySecurityHandler
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from swr_official_images.http.aksk import SignatureRefusal, SignatureRefused, is_signature, verify
+from swr_official_images.http.requests import ScopeRequest
 from swr_official_images.request_context import note_key_name, note_token_name
 from swr_official_images.store.access_keys import AccessKeyStore
 from swr_official_images.store.cached_stores import CachedTokens
@@ -76,6 +79,31 @@ class ApiKeyHandler(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion s
 
 # For AsyncApp(security_map=...): every scheme Connexion knows keeps its handler but apiKey.
 SECURITY_MAP = {"apiKey": ApiKeyHandler}
+
+
+class _ScopeRequestSecurityOperation(SecurityOperation):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # As SecurityOperation.__call__, its request made directly.
+        if not self.security:
+            await self.next_app(scope, receive, send)
+            return
+        await self.verification_fn(ScopeRequest(scope))
+        await self.next_app(scope, receive, send)
+
+
+class _ScopeRequestSecurityAPI(SecurityAPI):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def make_operation(self, operation: Any) -> SecurityOperation:
+        return _ScopeRequestSecurityOperation.from_operation(
+            operation,
+            next_app=self.next_app,
+            security_handler_factory=self.security_handler_factory,
+        )
+
+
+class ScopeRequestSecurityMiddleware(SecurityMiddleware):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's security middleware, each operation's check given a `ScopeRequest`."""
+
+    api_cls = _ScopeRequestSecurityAPI
 
 
 async def token_info(token: str, request: Any) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from swr_official_images.http.requests import ScopeRequest
 from swr_official_images.patterns import SpecValidator, ecma_regex
 
 # The schema keywords `_direct_check` decides alone.
@@ -95,6 +96,10 @@ def _checks_for(param: dict[str, Any]) -> tuple[Draft4Validator, Callable[[objec
 
 
 class ShortMessageParameterValidator(ParameterValidator):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def validate(self, scope: Scope) -> None:
+        # As ParameterValidator.validate, on the request made directly.
+        self.validate_request(ScopeRequest(scope, uri_parser=self.uri_parser))
+
     def validate_parameter(
         self,
         parameter_type: str,

@@ -18,6 +18,7 @@ import connexion.decorators.parameter
 import connexion.security
 import httpx
 import pytest
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
@@ -27,6 +28,7 @@ from starlette.routing import Match, Route
 
 from swr_official_images.app import create_app
 from swr_official_images.http import transport, validation
+from swr_official_images.http.requests import ScopeRequest
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import _direct_check
 from swr_official_images.patterns import SpecValidator
@@ -287,6 +289,45 @@ def test_the_image_operations_take_the_direct_way_to_their_handler(live_server, 
     token = {"X-Auth-Token": live_server.tokens.valid}
     assert httpx.get(listing, headers=token).status_code == 200
     assert assembled == ["swr_official_images.handlers.list_official_images"]
+
+
+def test_a_scope_request_is_connexions_request_as_its_constructor_leaves_it():
+    """`ScopeRequest` sets what ConnexionRequest.__init__ sets, to the same values: a Connexion
+    release that adds to its constructor fails here, not in a layer that reads the addition."""
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"a", b"b")],
+             "query_string": b"", "path_params": {"p": "v"}}  # fmt: skip
+    parser = object()
+    general = ConnexionRequest(scope, uri_parser=parser)
+    direct = ScopeRequest(scope, uri_parser=parser)
+    assert isinstance(direct, ConnexionRequest)
+    assert vars(direct).keys() == vars(general).keys()
+    for name, value in vars(general).items():
+        if name == "_starlette_request":
+            assert direct._starlette_request.scope is value.scope
+        else:
+            assert getattr(direct, name) is value, name
+    assert dict(direct.headers) == dict(general.headers) == {"a": "b"}
+
+
+@pytest.mark.parametrize(("repository", "status"), [("nginx", 200), ("no-such-image", 404)])
+def test_no_layer_makes_connexions_request_the_general_way(
+    live_server, monkeypatch, repository, status
+):
+    """Security, request validation and the handler's decorators each read the request: they
+    make it as `ScopeRequest`, never through ConnexionRequest's constructor. (A refused token is
+    answered by Connexion's error handlers, which wrap the request they are given.)"""
+    made = []
+    general = ConnexionRequest.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(type(self))
+        general(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConnexionRequest, "__init__", counted)
+    url = live_server.base_url + PATH.format(namespace="official", repository=repository)
+    response = httpx.get(url, headers={"X-Auth-Token": live_server.tokens.valid})
+    assert response.status_code == status
+    assert made == []
 
 
 def test_the_security_check_reads_no_signature_per_request(live_server, monkeypatch):
