@@ -3,8 +3,10 @@ error: the transport, the middlewares, CORS and the error handlers."""
 
 from __future__ import annotations
 
+import functools
 import json
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 
 
 class ErrorCode(StrEnum):
@@ -27,6 +29,16 @@ NOT_READY_MESSAGE = "The service is not ready."
 
 
 def render_error(code: ErrorCode, message: str, request_id: str) -> bytes:
-    """The `application/json` body of every error response: SWR's, plus the request id."""
-    body = {"error_code": code.value, "error_msg": message, "request_id": request_id}
-    return json.dumps(body).encode()
+    """The `application/json` body of every error response: SWR's, plus the request id.
+
+    The bytes `json.dumps` writes for the whole document, the part before the request id
+    written once per code and message."""
+    return _opening(code, message) + encode_basestring_ascii(request_id).encode() + b"}"
+
+
+# Keyed by the few (code, message) pairs the layers answer with; bounded all the same, since
+# some messages name a parameter or a signature's fault.
+@functools.lru_cache(maxsize=256)
+def _opening(code: ErrorCode, message: str) -> bytes:
+    document = json.dumps({"error_code": code.value, "error_msg": message})
+    return (document[:-1] + ', "request_id": ').encode()
