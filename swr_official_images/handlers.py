@@ -12,7 +12,6 @@ import logging
 from connexion import NoContent, request
 from connexion.context import scope
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -51,7 +50,7 @@ async def show_official_image(namespace: str, repository: str) -> Response:
         image = await images.get(namespace, _stored_name(repository))
     except ImageNotFound:
         return image_not_found(current)
-    return conditional_json_response(Headers(scope=current), image.to_api(), image.changed_at)
+    return conditional_json_response(current, image.to_api(), image.changed_at)
 
 
 def list_official_images(
@@ -67,7 +66,7 @@ def list_official_images(
     body: dict[str, object] = {"repos": [image.to_api() for image in page.images]}
     if page.more:
         body["nextMarker"] = _path_name(page.images[-1].name)
-    return conditional_json_response(request.headers, body, page.changed_at)
+    return conditional_json_response(request.scope, body, page.changed_at)
 
 
 def show_liveness() -> dict[str, str]:

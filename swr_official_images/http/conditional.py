@@ -9,12 +9,14 @@ Last-Modified is when the store last changed the record (`changed_at`), not Dock
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Scope
 
 # The client may keep an image and must revalidate it before each use; no shared cache may
 # store it, since it was fetched with a token.
@@ -85,14 +87,31 @@ def _parse_http_date(field: str) -> datetime | None:
     return moment
 
 
-def not_modified(headers: Mapping[str, str], etag: str, changed_at: datetime | None) -> bool:
+def request_conditions(scope: Scope) -> tuple[str | None, str | None]:
+    """The request's If-None-Match and If-Modified-Since, in one pass over its headers: the
+    first field line of each, as Starlette's `Headers.get` reads them."""
+    if_none_match = if_modified_since = None
+    for name, value in scope["headers"]:
+        # ASGI's header names are lower case.
+        if name == b"if-none-match":
+            if if_none_match is None:
+                if_none_match = value.decode("latin-1")
+        elif name == b"if-modified-since" and if_modified_since is None:
+            if_modified_since = value.decode("latin-1")
+    return if_none_match, if_modified_since
+
+
+def not_modified(
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    etag: str,
+    changed_at: datetime | None,
+) -> bool:
     """Whether a GET or HEAD with these request headers answers 304 (RFC 9110 §13.2.2):
     If-None-Match decides when present; otherwise If-Modified-Since, ignored when it is not a
     valid HTTP-date or the representation has no modification date (RFC 9110 §13.1.3)."""
-    if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
         return none_match(if_none_match, etag)
-    if_modified_since = headers.get("if-modified-since")
     if if_modified_since is None or changed_at is None:
         return False
     since = _parse_http_date(if_modified_since)
@@ -101,20 +120,59 @@ def not_modified(headers: Mapping[str, str], etag: str, changed_at: datetime | N
     return changed_at.replace(tzinfo=UTC) <= since
 
 
+class _ServerClock:
+    """The server's time to the second, as a naive UTC datetime: all an HTTP-date shows. Made
+    again when the second changes, not on every 200."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._now = datetime.min
+
+    def now(self) -> datetime:
+        second = int(time.time())
+        if second != self._second:
+            self._now = datetime.fromtimestamp(second, UTC).replace(tzinfo=None)
+            self._second = second
+        return self._now
+
+
+_clock = _ServerClock()
+
+
+class _ValidatedResponse(Response):
+    """Starlette's Response of a JSON body (or none, for a 304) and its validators, its header
+    list written as bytes once rather than lower-cased and encoded from a dict, in the order
+    Starlette's would have: the headers given, then the length and type of a body."""
+
+    def __init__(self, status_code: int, headers: list[tuple[bytes, bytes]], body: bytes = b""):
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        if status_code != 304:
+            self.media_type = "application/json"
+            headers.append((b"content-length", str(len(body)).encode("latin-1")))
+            headers.append((b"content-type", b"application/json"))
+        self.raw_headers = headers
+
+
+_REVALIDATE = (b"cache-control", REVALIDATE.encode("latin-1"))
+
+
 def conditional_json_response(
-    request_headers: Mapping[str, str], body: Mapping[str, object], changed_at: datetime | None
+    scope: Scope, body: Mapping[str, object], changed_at: datetime | None
 ) -> Response:
-    """A 200 with the body and its validators, or a 304 when the caller's copy is current.
-    Without `changed_at` (an empty page) the 200 has no Last-Modified."""
+    """A 200 with the body and its validators, or a 304 when the caller's copy (the request of
+    `scope` says which it holds) is current. Without `changed_at` (an empty page) the 200 has no
+    Last-Modified."""
     content = json_body(body)
     etag = entity_tag(content)
-    if not_modified(request_headers, etag, changed_at):
+    headers = [(b"etag", etag.encode("latin-1")), _REVALIDATE]
+    if not_modified(*request_conditions(scope), etag, changed_at):
         # A 304 repeats the validator and the caching policy of the 200 it stands for.
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": REVALIDATE})
-    # Never later than the server's clock (RFC 9110 §8.8.2.1): a change stamp may run ahead of
-    # it by a second when a record changed twice within one.
-    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+        return _ValidatedResponse(304, headers)
     if changed_at is not None:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        headers["Last-Modified"] = http_date(min(changed_at, now))
-    return Response(content, status_code=200, media_type="application/json", headers=headers)
+        # Never later than the server's clock (RFC 9110 §8.8.2.1): a change stamp may run ahead
+        # of it by a second when a record changed twice within one.
+        last_modified = http_date(min(changed_at, _clock.now()))
+        headers.append((b"last-modified", last_modified.encode("latin-1")))
+    return _ValidatedResponse(200, headers, content)
