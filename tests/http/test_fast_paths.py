@@ -24,11 +24,12 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.spec import Specification
 from starlette.exceptions import HTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount, Route, Router
 
 from swr_official_images.app import create_app
 from swr_official_images.http import transport, validation
 from swr_official_images.http.requests import ScopeRequest
+from swr_official_images.http.routing import OperationRouter
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import _direct_check
 from swr_official_images.patterns import SpecValidator
@@ -458,13 +459,69 @@ def test_every_response_leaves_in_one_write(live_server, monkeypatch):
         assert writes[0].endswith(response.content)
 
 
-def _api_routes(database_url: str) -> list[Route]:
-    """The routes Connexion's routing tries for the API, in the order it tries them."""
+def _routing(database_url: str) -> RoutingMiddleware:
     app = create_app(Settings(database_url=database_url))
     app.middleware.app, app.middleware.middleware_stack = app.middleware._build_middleware_stack()
-    routing = next(m for m in app.middleware.middleware_stack if isinstance(m, RoutingMiddleware))
-    (mount,) = routing.router.routes
+    return next(m for m in app.middleware.middleware_stack if isinstance(m, RoutingMiddleware))
+
+
+def _api_routes(database_url: str) -> list[Route]:
+    """The routes Connexion's routing tries for the API, in the order it tries them."""
+    (mount,) = _routing(database_url).mounts.routes
     return list(mount.app.routes)
+
+
+def test_the_api_at_the_root_is_routed_past_its_mount(database_url):
+    routing = _routing(database_url)
+    (mount,) = routing.mounts.routes
+    assert isinstance(mount, Mount) and mount.path == ""
+    assert isinstance(mount.app, OperationRouter)
+    assert routing.router.api_router is mount.app
+    assert routing.router.mounts is routing.mounts
+
+
+_ROOT_PATHS = [
+    PATH.format(namespace="official", repository="nginx"),
+    PATH.format(namespace="official", repository="nginx\n"),
+    PATH.format(namespace="official", repository="ngi\nnx"),
+    "/healthz\n",
+    "/healthz/",
+    "/nope",
+    "*",
+    "\n",
+]
+
+
+def test_past_the_root_mount_every_request_reaches_what_the_mount_handed_it_to(database_url):
+    """The operation and the root path the next layers see, past the mount as through it."""
+    routing = _routing(database_url)
+    seen = []
+
+    async def next_app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((scope["extensions"]["connexion_routing"], scope.get("root_path")))
+
+    async def through(router: Any, method: str, path: str) -> Any:
+        seen.clear()
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "app": object(),
+                 "headers": [], "query_string": b"", "extensions": {}}  # fmt: skip
+        routing.router = router
+        try:
+            await routing(scope, None, None)
+        except HTTPException as refused:
+            return ("refused", refused.status_code)
+        return seen[:]
+
+    # Every way out of the routing goes to next_app.
+    routing.mounts.default.next_app = next_app
+    for mount in routing.mounts.routes:
+        mount.app.default.next_app = next_app
+        for route in mount.app.routes:
+            route.app.next_app = next_app
+    past, mounted = routing.router, routing.mounts
+    for path in _ROOT_PATHS:
+        for method in ("GET", "HEAD", "POST"):
+            answers = [asyncio.run(through(r, method, path)) for r in (past, mounted)]
+            assert answers[0] == answers[1], (method, path, answers)
 
 
 def test_routes_are_tried_deepest_path_first_and_match_only_their_own_path(database_url):
@@ -484,3 +541,58 @@ def test_routes_are_tried_deepest_path_first_and_match_only_their_own_path(datab
             scope = {"type": "http", "path": path, "method": method, "root_path": ""}
             matched = {r.path for r in routes if r.matches(scope)[0] is not Match.NONE}
             assert matched == {template}, (method, path, matched)
+
+
+class _Recorded:
+    """An ASGI app (an object, which Starlette's routes call as it is) that notes its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        scope["answered_by"] = self.name
+
+
+def _decision(router: Router, method: str, path: str) -> tuple[Any, ...]:
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "app": object(),
+             "path_params": {"kept": "1"}, "headers": [], "query_string": b""}  # fmt: skip
+    try:
+        asyncio.run(router(scope, None, None))
+    except HTTPException as refused:
+        return ("refused", refused.status_code, refused.headers)
+    route = scope.get("route")
+    return (scope["answered_by"], route and route.path, scope.get("path_params"))
+
+
+def test_the_operation_router_decides_as_starlettes(database_url):
+    """Over the API's routes (each answering with its own name), for every path of the spec and
+    paths beside them, every method: the same route or default, the same path parameters, and
+    the same 405 (the partial match it is answered from)."""
+    routes = [
+        Route(r.path, _Recorded(f"{i}:{r.path}:{sorted(r.methods or ())}"), methods=r.methods)
+        for i, r in enumerate(_api_routes(database_url))
+    ]
+    default = _Recorded("default")
+    starlette = Router(routes, redirect_slashes=False, default=default)
+    ours = OperationRouter(routes, default=default)
+    paths = ["*", "", "/", "/nope", "/v2/manage/dockerhub/namespaces/official"]
+    for template in load_spec()["paths"]:
+        path = re.sub(r"\{[^}]+\}", "some-value", template)
+        paths += [path, path + "/", path + "/more", path.upper(), path + "\n", "\n" + path]
+    for path in paths:
+        for method in ("GET", "HEAD", "OPTIONS", "POST", "DELETE", "PATCH"):
+            assert _decision(ours, method, path) == _decision(starlette, method, path), (
+                method,
+                path,
+            )
+
+
+def test_an_operation_router_with_other_routes_routes_as_starlettes():
+    mounted = Mount("/inner", routes=[Route("/x", _Recorded("x"), methods=["GET"])])
+    anything = Route("/any", _Recorded("any"))  # no methods: every method
+    for routes in ([mounted], [anything], [Route("/y", _Recorded("y"), methods=["GET"]), mounted]):
+        ours = OperationRouter(list(routes), default=_Recorded("default"))
+        starlette = Router(list(routes), redirect_slashes=False, default=_Recorded("default"))
+        for path in ("/inner/x", "/any", "/y", "/none"):
+            for method in ("GET", "POST"):
+                assert _decision(ours, method, path) == _decision(starlette, method, path)
