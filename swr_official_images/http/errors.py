@@ -15,7 +15,6 @@ from connexion import AsyncApp
 from connexion.exceptions import (
     ExtraParameterProblem,
     OAuthProblem,
-    OAuthResponseProblem,
     ProblemException,
 )
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -32,7 +31,7 @@ from swr_official_images.http.error_codes import (
     render_error,
 )
 from swr_official_images.http.routing import AllowedMethods
-from swr_official_images.http.security import AuthenticationRefused
+from swr_official_images.http.security import refusal
 from swr_official_images.request_context import (
     note_auth_failure,
     note_database_error,
@@ -64,29 +63,12 @@ def _internal_error(request: ConnexionRequest) -> ConnexionResponse:
 
 async def on_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion's own failures: request validation, security, response validation."""
-    if isinstance(exc, AuthenticationRefused):
-        note_auth_failure(request.scope, exc.reason)
-        return error_response(
-            request, 401, ErrorCode.AUTHENTICATION_FAILED, f"Authentication failed: {exc.detail}."
-        )
-    if isinstance(exc, OAuthResponseProblem):
-        # Connexion's own refusal of a token; ours (AuthenticationRefused) carry their reason.
-        note_auth_failure(request.scope, "unknown")
-        return error_response(
-            request,
-            401,
-            ErrorCode.AUTHENTICATION_FAILED,
-            "Authentication failed: the token is unknown, expired or revoked.",
-        )
     if isinstance(exc, OAuthProblem):
-        note_auth_failure(request.scope, "missing")
-        return error_response(
-            request,
-            401,
-            ErrorCode.AUTHENTICATION_FAILED,
-            "Authentication failed: neither an X-Auth-Token header nor an SDK-HMAC-SHA256 "
-            "signature.",
-        )
+        # The security layer answers its own refusals (`refused_response`); one raised
+        # anywhere else gets the same 401.
+        reason, message = refusal(exc)
+        note_auth_failure(request.scope, reason)
+        return error_response(request, 401, ErrorCode.AUTHENTICATION_FAILED, message)
     if isinstance(exc, ExtraParameterProblem):
         # Its detail lists the unknown names, which are input: never echo them.
         return error_response(

@@ -7,15 +7,22 @@ import asyncio
 import logging
 from typing import Any
 
-from connexion.exceptions import OAuthResponseProblem
+from connexion.exceptions import OAuthProblem, OAuthResponseProblem
 from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from connexion.security import NO_VALUE, ApiKeySecurityHandler
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from swr_official_images.http.aksk import SignatureRefusal, SignatureRefused, is_signature, verify
+from swr_official_images.http.error_codes import ErrorCode, render_error
 from swr_official_images.http.requests import ScopeRequest
-from swr_official_images.request_context import note_key_name, note_token_name
+from swr_official_images.request_context import (
+    note_auth_failure,
+    note_key_name,
+    note_token_name,
+    request_id_of,
+)
 from swr_official_images.store.access_keys import AccessKeyStore
 from swr_official_images.store.cached_stores import CachedTokens
 from swr_official_images.store.tokens import TokenRefusal, TokenRefused
@@ -81,13 +88,52 @@ class ApiKeyHandler(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion s
 SECURITY_MAP = {"apiKey": ApiKeyHandler}
 
 
+MISSING_MESSAGE = (
+    "Authentication failed: neither an X-Auth-Token header nor an SDK-HMAC-SHA256 signature."
+)
+
+
+def refusal(exc: OAuthProblem) -> tuple[str, str]:
+    """Why a request was not authenticated (one of `AUTH_FAILURE_REASONS`), and the message of
+    its 401."""
+    if isinstance(exc, AuthenticationRefused):
+        return exc.reason, f"Authentication failed: {exc.detail}."
+    if isinstance(exc, OAuthResponseProblem):
+        # Connexion's own refusal of a token; ours (AuthenticationRefused) carry their reason.
+        return "unknown", "Authentication failed: the token is unknown, expired or revoked."
+    # Connexion's "no credentials": no scheme found any.
+    return "missing", MISSING_MESSAGE
+
+
+def refused_response(scope: Scope, exc: OAuthProblem) -> Response:
+    """The 401 of a request not authenticated, its reason noted for the access line."""
+    reason, message = refusal(exc)
+    note_auth_failure(scope, reason)
+    body = render_error(ErrorCode.AUTHENTICATION_FAILED, message, request_id_of(scope))
+    # The headers in the error handlers' order: Connexion's response names its type first.
+    return Response(body, 401, headers={"Content-Type": "application/json"})
+
+
 class _ScopeRequestSecurityOperation(SecurityOperation):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    """Connexion's security check of an operation, its request made directly, and a request it
+    does not authenticate answered here: raised, the refusal would unwind through routing and
+    every middleware out to the error handlers, which answer it with the same 401
+    (`swr_official_images.http.errors.on_problem`)."""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # As SecurityOperation.__call__, its request made directly.
         if not self.security:
             await self.next_app(scope, receive, send)
             return
-        await self.verification_fn(ScopeRequest(scope))
+        try:
+            await self.verification_fn(ScopeRequest(scope))
+        except OAuthProblem as exc:
+            try:
+                await refused_response(scope, exc)(scope, receive, send)
+            finally:
+                # Its traceback holds Connexion's check's frame, which holds the exception: a
+                # cycle for the garbage collector. Starlette's error handling drops it too.
+                exc.__traceback__ = None
+            return
         await self.next_app(scope, receive, send)
 
 

@@ -18,21 +18,26 @@ import connexion.decorators.parameter
 import connexion.security
 import httpx
 import pytest
+from connexion.exceptions import OAuthProblem, OAuthResponseProblem
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.spec import Specification
 from starlette.exceptions import HTTPException
+from starlette.responses import Response as StarletteResponse
 from starlette.routing import Match, Mount, Route, Router
 
 from swr_official_images.app import create_app
-from swr_official_images.http import transport, validation
+from swr_official_images.http import errors, transport, validation
+from swr_official_images.http.error_codes import ErrorCode
 from swr_official_images.http.requests import ScopeRequest
 from swr_official_images.http.routing import OperationRouter
+from swr_official_images.http.security import AuthenticationRefused, refused_response
 from swr_official_images.http.swagger_ui import RenderedSpecSwaggerUIMiddleware
 from swr_official_images.http.validation import _direct_check
 from swr_official_images.patterns import SpecValidator
+from swr_official_images.request_context import open_notes
 from swr_official_images.settings import Settings
 from swr_official_images.spec import load_spec, parameter_schema
 from tests.conftest import serve, serve_copy
@@ -329,6 +334,67 @@ def test_no_layer_makes_connexions_request_the_general_way(
     response = httpx.get(url, headers={"X-Auth-Token": live_server.tokens.valid})
     assert response.status_code == status
     assert made == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Auth-Token": "swr_unknown"}, {"X-Auth-Token": "revoked"}],
+    ids=["missing", "unknown", "revoked"],
+)
+def test_a_request_not_authenticated_is_answered_by_the_security_layer(
+    live_server, monkeypatch, headers
+):
+    """Its 401 does not unwind through routing and the middlewares to the error handlers."""
+    handled = []
+    general = errors.error_response
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        handled.append(args[1:])
+        return general(*args, **kwargs)
+
+    monkeypatch.setattr(errors, "error_response", counted)
+    if headers.get("X-Auth-Token") == "revoked":
+        headers = {"X-Auth-Token": live_server.tokens.revoked}
+    url = live_server.base_url + PATH.format(namespace="official", repository="nginx")
+    response = httpx.get(url, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error_code"] == ErrorCode.AUTHENTICATION_FAILED
+    assert handled == []
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        AuthenticationRefused("the token is unknown, expired or revoked", "revoked"),
+        AuthenticationRefused("more than one X-Auth-Token header", "duplicate"),
+        OAuthResponseProblem(detail="Provided apikey is not valid"),
+        OAuthProblem(detail="No authorization token provided"),
+    ],
+    ids=repr,
+)
+def test_the_security_layers_401_is_the_error_handlers(refused):
+    """The same status, headers, body and noted reason as Connexion's error handling makes of
+    `on_problem`'s answer (connexion.middleware.exceptions.connexion_wrapper)."""
+    scopes = [{"type": "http", "headers": [], "swr.request_id": "same"} for _ in range(2)]
+    notes = [open_notes(scope) for scope in scopes]
+    direct = refused_response(scopes[0], refused)
+    answer = asyncio.run(errors.on_problem(ConnexionRequest(scopes[1]), refused))
+    handled = StarletteResponse(
+        content=answer.body,
+        status_code=answer.status_code,
+        media_type=answer.mimetype,
+        headers=answer.headers,
+    )
+    assert (
+        (direct.status_code, direct.body)
+        == (handled.status_code, handled.body)
+        == (
+            401,
+            direct.body,
+        )
+    )
+    assert direct.raw_headers == handled.raw_headers
+    assert notes[0] == notes[1] and "auth_failure" in notes[0]
 
 
 def test_the_security_check_reads_no_signature_per_request(live_server, monkeypatch):
