@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from connexion.exceptions import BadRequestProblem
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
@@ -96,9 +97,41 @@ def _checks_for(param: dict[str, Any]) -> tuple[Draft4Validator, Callable[[objec
 
 
 class ShortMessageParameterValidator(ParameterValidator):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # For `validate`: each path parameter's key in the resolved path parameters, and each
+        # header parameter's name as ASGI writes it (lower case bytes).
+        self._path_keys = [(p, p["name"].replace("-", "_")) for p in self.parameters["path"]]
+        self._header_names = [
+            (p, p["name"].lower().encode("latin-1")) for p in self.parameters["header"]
+        ]
+        self._headers_read = {name for _, name in self._header_names}
+        self._from_scope = (
+            isinstance(self.uri_parser, PlainPathURIParser) and not (self.parameters["cookie"])
+        )
+
     def validate(self, scope: Scope) -> None:
-        # As ParameterValidator.validate, on the request made directly.
-        self.validate_request(ScopeRequest(scope, uri_parser=self.uri_parser))
+        """ParameterValidator.validate: `validate_request` on a request made of the scope. For a
+        request without a query string (and an operation without cookie parameters), the same
+        checks in the same order, with the values read straight from the scope: no query
+        parameter is unknown, each is absent; the path parameters as the URI parser resolves
+        them; each header the first field line of its name, as Starlette's `Headers.get`."""
+        if not self._from_scope or scope["query_string"]:
+            self.validate_request(ScopeRequest(scope, uri_parser=self.uri_parser))
+            return
+        for param in self.parameters["query"]:
+            _refuse_if(self.validate_parameter("query", None, param))
+        path_params = self.uri_parser.resolve_path(scope.get("path_params", {}))
+        for param, key in self._path_keys:
+            _refuse_if(self.validate_parameter("path", path_params.get(key), param))
+        if not self._header_names:
+            return
+        sent: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            if name in self._headers_read and name not in sent:
+                sent[name] = value.decode("latin-1")
+        for param, name in self._header_names:
+            _refuse_if(self.validate_parameter("header", sent.get(name), param))
 
     def validate_parameter(
         self,
@@ -139,6 +172,11 @@ class ShortMessageParameterValidator(ParameterValidator):  # type: ignore[misc] 
             return f"Invalid query parameter '{param['name']}': must be of type integer."
         converted: str | None = super().validate_query_parameter(param, request)
         return converted
+
+
+def _refuse_if(error: str | None) -> None:
+    if error:
+        raise BadRequestProblem(detail=error)
 
 
 class PlainPathURIParser(OpenAPIURIParser):  # type: ignore[misc]  # connexion ships no py.typed: its classes are Any to mypy

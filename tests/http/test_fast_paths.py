@@ -440,6 +440,92 @@ def test_an_operations_own_parameter_overrides_its_paths():
     assert validation.distinct_parameters([own, header, inherited, inherited]) == [own, header]
 
 
+def _validator(template: str, method: str) -> validation.ShortMessageParameterValidator:
+    """An operation's parameter validator, as the app builds it."""
+    spec = Specification.load(load_spec())
+    declared = spec.get_operation(template, method).get("parameters", [])
+    parameters = validation.distinct_parameters(declared + spec.get_path_params(template))
+    return validation.ShortMessageParameterValidator(
+        parameters,
+        uri_parser=validation.PlainPathURIParser(parameters, {}),
+        strict_validation=True,
+    )
+
+
+def _refusal(check: Any) -> Any:
+    try:
+        check()
+    except Exception as refused:  # the refusals compared, whatever they are
+        return type(refused), getattr(refused, "detail", str(refused))
+    return None
+
+
+_HEADER_CASES = [
+    [],
+    [(b"if-none-match", b'"a"')],
+    [(b"if-none-match", b'"a"'), (b"if-none-match", b"\xff")],
+    [(b"if-modified-since", b"Mon, 01 Jan 2024 00:00:00 GMT"), (b"x-auth-token", b"t")],
+    [(b"if-modified-since", b"x" * 300)],
+]
+
+
+@pytest.mark.parametrize(
+    ("template", "query"),
+    [(PATH, b""), ("/v2/manage/dockerhub/namespaces/{namespace}/repos", b"")]
+    + [("/v2/manage/dockerhub/namespaces/{namespace}/repos", q) for q in (b"limit=5", b"x=1")],
+)
+def test_validation_read_from_the_scope_refuses_as_the_general_way(template, query):
+    """For each value of each path parameter, and headers present, repeated or absent: the same
+    refusal (or none) as Connexion's validation of a request object."""
+    validator = _validator(template, "get")
+    names = [p["name"] for p in validator.parameters["path"]]
+    for value in VALUES:
+        if not isinstance(value, str):
+            continue
+        for headers in _HEADER_CASES:
+            scope = {"type": "http", "method": "GET", "path": "/", "headers": headers,
+                     "query_string": query, "path_params": dict.fromkeys(names, value)}  # fmt: skip
+            general = ScopeRequest(scope, uri_parser=validator.uri_parser)
+            expected = _refusal(lambda: validator.validate_request(general))  # noqa: B023
+            assert _refusal(lambda: validator.validate(scope)) == expected, (value, headers)  # noqa: B023
+
+
+def test_validation_read_from_the_scope_reads_headers_as_the_general_way():
+    """A required header with a rule, and an optional one: absent, repeated, first or last
+    field line the valid one, for each path value."""
+    parameters = [
+        {"name": "name", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}},
+        {"name": "X-Thing", "in": "header", "required": True,
+         "schema": {"type": "string", "pattern": "^a+$", "maxLength": 3}},
+        {"name": "If-Match", "in": "header", "schema": {"type": "string", "minLength": 2}},
+    ]  # fmt: skip
+    validator = validation.ShortMessageParameterValidator(
+        parameters, uri_parser=validation.PlainPathURIParser(parameters, {}), strict_validation=True
+    )
+    header_cases = [
+        [],
+        [(b"x-thing", b"aa")],
+        [(b"x-thing", b"aa"), (b"x-thing", b"b")],
+        [(b"x-thing", b"b"), (b"x-thing", b"aa")],
+        [(b"x-thing", b"aaaa")],
+        [(b"if-match", b"x"), (b"x-thing", b"a")],
+        [(b"x-thing", b"a"), (b"if-match", b"xy"), (b"if-match", b"x")],
+        [(b"x-thing", b"\xe1")],
+    ]
+    outcomes = set()
+    for value in ("ok", "NOT", "toolong", ""):
+        for headers in header_cases:
+            scope = {"type": "http", "method": "GET", "path": "/", "headers": headers,
+                     "query_string": b"", "path_params": {"name": value}}  # fmt: skip
+            general = ScopeRequest(scope, uri_parser=validator.uri_parser)
+            expected = _refusal(lambda: validator.validate_request(general))  # noqa: B023
+            assert _refusal(lambda: validator.validate(scope)) == expected, (value, headers)  # noqa: B023
+            outcomes.add(expected and expected[1].split(":")[0].split("'")[1])
+    # Accepted, and refused for each parameter: the cases reach every check.
+    assert outcomes == {None, "name", "X-Thing", "If-Match"}, outcomes
+
+
 def _cyclic_garbage_after(base_url: str, raw_request: bytes, count: int) -> int:
     """How many objects only the cycle collector frees once `count` requests have been answered
     on one connection."""
