@@ -31,7 +31,12 @@ class ScopeRequest(ConnexionRequest):  # type: ignore[misc]  # connexion ships n
         self._form = None
         self._files = None
 
+    # The Starlette request's, read here rather than through `__getattr__`.
+
+    @property
+    def scope(self) -> Scope:
+        return self._starlette_request.scope
+
     @property
     def headers(self) -> Headers:
-        # The Starlette request's, which it makes once: read here, not through `__getattr__`.
         return self._starlette_request.headers
