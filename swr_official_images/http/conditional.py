@@ -8,6 +8,7 @@ Last-Modified is when the store last changed the record (`changed_at`), not Dock
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Mapping
@@ -50,6 +51,12 @@ def http_date(moment: datetime) -> str:
         f"{_DAY_NAMES[moment.weekday()]}, {moment.day:02d} {_MONTH_NAMES[moment.month - 1]} "
         f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
     )
+
+
+# Every record an import changes shares that import's change stamp (store.image_import), so a
+# catalog's images carry a few stamps between them: their Last-Modified is written once each.
+# Bounded, so a catalog of many small imports costs no more than this many.
+_last_modified = functools.lru_cache(maxsize=1024)(http_date)
 
 
 # The members of an If-None-Match list read at most, empty ones included. A client sends the one
@@ -173,6 +180,6 @@ def conditional_json_response(
     if changed_at is not None:
         # Never later than the server's clock (RFC 9110 §8.8.2.1): a change stamp may run ahead
         # of it by a second when a record changed twice within one.
-        last_modified = http_date(min(changed_at, _clock.now()))
+        last_modified = _last_modified(min(changed_at, _clock.now()))
         headers.append((b"last-modified", last_modified.encode("latin-1")))
     return _ValidatedResponse(200, headers, content)
