@@ -12,6 +12,7 @@ from the request): headers are validated from the spec before, and do not count 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
 
@@ -66,6 +67,19 @@ class _OnceStarletteDecorator(StarletteDecorator):  # type: ignore[misc]  # conn
     @property
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
         return _PathParameterDecorator
+
+    @property
+    def _sync_async_decorator(self) -> Any:
+        general = super()._sync_async_decorator
+
+        def decorator(function: Any) -> Any:
+            # Connexion's wrapper asks on every call whether the handler is a coroutine
+            # function: asked once here, an async handler is awaited as it is.
+            if asyncio.iscoroutinefunction(function):
+                return function
+            return general(function)
+
+        return decorator
 
     def __call__(self, function: Any) -> Any:
         built: tuple[Any, Any] | None = None

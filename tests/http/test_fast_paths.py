@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response as StarletteResponse
 from starlette.routing import Match, Mount, Route, Router
 
+from swr_official_images import handlers
 from swr_official_images.app import create_app
 from swr_official_images.http import errors, transport, validation
 from swr_official_images.http.error_codes import ErrorCode
@@ -395,6 +396,26 @@ def test_the_security_layers_401_is_the_error_handlers(refused):
     )
     assert direct.raw_headers == handled.raw_headers
     assert notes[0] == notes[1] and "auth_failure" in notes[0]
+
+
+def test_an_async_handler_is_not_asked_per_request_whether_it_is_one(live_server, monkeypatch):
+    """Connexion's wrapper asked asyncio on every call whether the handler is a coroutine
+    function; the sync handlers still go to the thread pool (the list, the liveness probe)."""
+    assert get(live_server, "nginx").status_code == 200  # the operation's decorators built
+    asked = []
+    general = asyncio.iscoroutinefunction
+
+    def counted(function: Any) -> bool:
+        asked.append(getattr(function, "__name__", None))
+        return general(function)
+
+    monkeypatch.setattr(asyncio, "iscoroutinefunction", counted)
+    for _ in range(3):
+        assert get(live_server, "nginx").status_code == 200
+    assert handlers.show_official_image.__name__ not in asked
+    listing = live_server.base_url + "/v2/manage/dockerhub/namespaces/official/repos?limit=2"
+    assert httpx.get(listing, headers={"X-Auth-Token": live_server.tokens.valid}).status_code == 200
+    assert httpx.get(live_server.base_url + "/healthz").json() == {"status": "ok"}
 
 
 def test_the_security_check_reads_no_signature_per_request(live_server, monkeypatch):
