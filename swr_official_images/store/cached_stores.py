@@ -141,23 +141,25 @@ class CachedImages:
             return Image.from_row(cast(ImageRow, found))
         if self.missing.get(key) is not MISSING:
             raise ImageNotFound(namespace, name)
-        load = self._load(key)
-        if isinstance(load, Image):
-            return load
-        return await asyncio.shield(load)
+        loaded_at = self.found.clock()
+        image = self._read_now(key, loaded_at)
+        if image is not None:
+            return image
+        done = partial(self._fill, key, loaded_at)
+        if self._async_reader is not None:
+            # Awaited by this request itself (joined by any that ask meanwhile).
+            return await self.loads.lead(
+                key, self._read_awaiting, self._async_reader, *key, done=done
+            )
+        return await asyncio.shield(self.loads.start(key, self.repository.get, *key, done=done))
 
     def _load(self, key: tuple[str, str]) -> Image | asyncio.Future[Image]:
-        """Read `key` on the loop when that cannot block, else start (or join) its load: an
-        awaited read on the loop (PostgreSQL), or one in the thread pool; either way the
-        caches are filled with what was found."""
+        """Read `key` on the loop when that cannot block, else start (or join) its load in the
+        background: an awaited read on the loop (PostgreSQL), or one in the thread pool;
+        either way the caches are filled with what was found."""
         loaded_at = self.found.clock()
-        try:
-            image = self._read_on_loop(*key)
-        except ImageNotFound:
-            self._fill_missing(key, loaded_at)
-            raise
+        image = self._read_now(key, loaded_at)
         if image is not None:
-            self.found.put(key, image.as_row(), loaded_at)
             return image
         done = partial(self._fill, key, loaded_at)
         if self._async_reader is not None:
@@ -165,6 +167,18 @@ class CachedImages:
                 key, self._read_awaiting, self._async_reader, *key, done=done
             )
         return self.loads.start(key, self.repository.get, *key, done=done)
+
+    def _read_now(self, key: tuple[str, str], loaded_at: float) -> Image | None:
+        """`key` read on the loop when that cannot block (SQLite), the caches filled with what
+        was found; None when it cannot be read that way."""
+        try:
+            image = self._read_on_loop(*key)
+        except ImageNotFound:
+            self._fill_missing(key, loaded_at)
+            raise
+        if image is not None:
+            self.found.put(key, image.as_row(), loaded_at)
+        return image
 
     async def _read_awaiting(self, reader: AsyncLoopReader, namespace: str, name: str) -> Image:
         try:

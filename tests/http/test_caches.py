@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import sqlite3
 import threading
@@ -13,6 +14,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -157,6 +159,105 @@ def test_a_caller_going_away_does_not_cancel_the_others():
     assert calls == [21]
     assert isinstance(results[0], asyncio.CancelledError)
     assert results[1:] == [42, 42]
+
+
+def lead_together(
+    load: Any, callers: int, *, cancel: int | None = None
+) -> tuple[list[int], list[Any], list[Any]]:
+    """`callers` concurrent SingleFlight leads of an awaited `load` for one key, held until all
+    have asked, caller `cancel` then cancelled; returns the loads made, each caller's result
+    (or exception) and what `done` was given, in order."""
+    flight = SingleFlight()
+    calls: list[int] = []
+    landed: list[Any] = []
+    release = asyncio.Event()
+
+    async def held_load(value: int) -> int:
+        calls.append(value)
+        await release.wait()
+        return load(value)
+
+    def done(future: asyncio.Future[int]) -> None:
+        landed.append("cancelled" if future.cancelled() else future.exception() or future.result())
+
+    async def main() -> list[Any]:
+        tasks = [
+            asyncio.create_task(flight.lead("key", held_load, 21, done=done))
+            for _ in range(callers)
+        ]
+        while not calls:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # every caller has asked
+        if cancel is not None:
+            tasks[cancel].cancel()
+            for _ in range(5):  # every caller has seen it, and asked again
+                await asyncio.sleep(0)
+        release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert len(flight) == 0
+        return results
+
+    results = asyncio.run(main())
+    return calls, results, landed
+
+
+def test_concurrent_misses_led_by_the_first_make_one_load():
+    calls, results, landed = lead_together(lambda value: value * 2, 10)
+    assert calls == [21]
+    assert results == [42] * 10
+    assert landed == [42]
+
+
+def test_every_caller_of_a_failed_led_load_gets_its_error():
+    def fail(_value: int) -> int:
+        raise ImageNotFound("official", "gone")
+
+    calls, results, landed = lead_together(fail, 5)
+    assert calls == [21]
+    assert all(isinstance(r, ImageNotFound) for r in results)
+    assert len(landed) == 1 and isinstance(landed[0], ImageNotFound)
+
+
+def test_a_waiting_caller_going_away_does_not_cancel_the_led_load():
+    calls, results, landed = lead_together(lambda value: value * 2, 3, cancel=1)
+    assert calls == [21]
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert [results[0], results[2]] == [42, 42]
+    assert landed == [42]
+
+
+def test_the_callers_waiting_for_a_cancelled_leader_load_again():
+    calls, results, landed = lead_together(lambda value: value * 2, 4, cancel=0)
+    assert isinstance(results[0], asyncio.CancelledError)
+    # The leader's load went with it; the next caller led one more, the others joined it.
+    assert calls == [21, 21]
+    assert results[1:] == [42, 42, 42]
+    assert landed == ["cancelled", 42]
+
+
+def test_a_failed_led_load_leaves_nothing_for_the_cycle_collector_or_the_log():
+    flight = SingleFlight()
+    reported: list[Any] = []
+
+    async def fail() -> int:
+        raise ImageNotFound("official", "gone")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: reported.append(context)
+        )
+        for _ in range(20):
+            with pytest.raises(ImageNotFound):
+                await flight.lead("key", fail)
+
+    gc.collect()
+    gc.disable()
+    try:
+        asyncio.run(main())
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert reported == []
 
 
 def test_a_cached_token_is_refused_as_soon_as_it_expires(engine, monkeypatch):
@@ -523,6 +624,36 @@ def test_the_async_loop_reader_registers_its_connection_with_the_loop_once(postg
         assert loop.removes == removes + 1
     finally:
         reader.close()
+        loop.close()
+        engine.dispose()
+
+
+def test_a_postgresql_miss_is_read_in_the_requests_own_task(postgresql_catalog):
+    """The image cache's miss on PostgreSQL awaits its read itself: no task per miss. Found
+    images and missing ones fill their caches as before."""
+    engine = make_engine(Settings(database_url=postgresql_catalog, db_pool_size=1))
+    images = CachedImages(SqlImageRepository(engine), size=100, ttl=60)
+    loop = asyncio.new_event_loop()
+    made: list[Any] = []
+
+    def counting_factory(loop: Any, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def misses() -> None:
+        assert (await images.get("official", "redis")).name == "redis"
+        with pytest.raises(ImageNotFound):
+            await images.get("official", "no-such-image")
+
+    try:
+        loop.run_until_complete(images.get("official", "nginx"))  # the connection opened
+        loop.set_task_factory(counting_factory)
+        loop.run_until_complete(misses())
+        assert len(made) == 1  # run_until_complete's own
+        assert images.found.get(("official", "redis")) is not MISSING
+        assert images.missing.get(("official", "no-such-image")) is not MISSING
+    finally:
+        images.close()
         loop.close()
         engine.dispose()
 
