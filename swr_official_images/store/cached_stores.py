@@ -12,7 +12,7 @@ with the time it began.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Coroutine, Hashable
 from functools import partial
 from typing import Any, cast
 
@@ -141,36 +141,22 @@ class CachedImages:
             return Image.from_row(cast(ImageRow, found))
         if self.missing.get(key) is not MISSING:
             raise ImageNotFound(namespace, name)
-        loaded_at = self.found.clock()
-        image = self._read_now(key, loaded_at)
-        if image is not None:
-            return image
-        done = partial(self._fill, key, loaded_at)
-        if self._async_reader is not None:
-            # Awaited by this request itself (joined by any that ask meanwhile).
-            return await self.loads.lead(
-                key, self._read_awaiting, self._async_reader, *key, done=done
-            )
-        return await asyncio.shield(self.loads.start(key, self.repository.get, *key, done=done))
+        load = self._load(key, awaited=True)
+        if isinstance(load, Image):
+            return load
+        if isinstance(load, asyncio.Future):
+            return await asyncio.shield(load)
+        return await load
 
-    def _load(self, key: tuple[str, str]) -> Image | asyncio.Future[Image]:
-        """Read `key` on the loop when that cannot block, else start (or join) its load in the
-        background: an awaited read on the loop (PostgreSQL), or one in the thread pool;
-        either way the caches are filled with what was found."""
+    def _load(
+        self, key: tuple[str, str], *, awaited: bool = False
+    ) -> Image | asyncio.Future[Image] | Coroutine[Any, Any, Image]:
+        """Read `key` on the loop when that cannot block, else start (or join) its load: an
+        awaited read on the loop (PostgreSQL), or one in the thread pool; either way the
+        caches are filled with what was found. The read on the loop is a task of its own, or,
+        when the caller awaits it (`awaited`), a coroutine that runs in the caller's task and is
+        joined by any that ask meanwhile (`SingleFlight.lead`)."""
         loaded_at = self.found.clock()
-        image = self._read_now(key, loaded_at)
-        if image is not None:
-            return image
-        done = partial(self._fill, key, loaded_at)
-        if self._async_reader is not None:
-            return self.loads.start_task(
-                key, self._read_awaiting, self._async_reader, *key, done=done
-            )
-        return self.loads.start(key, self.repository.get, *key, done=done)
-
-    def _read_now(self, key: tuple[str, str], loaded_at: float) -> Image | None:
-        """`key` read on the loop when that cannot block (SQLite), the caches filled with what
-        was found; None when it cannot be read that way."""
         try:
             image = self._read_on_loop(*key)
         except ImageNotFound:
@@ -178,7 +164,14 @@ class CachedImages:
             raise
         if image is not None:
             self.found.put(key, image.as_row(), loaded_at)
-        return image
+            return image
+        done = partial(self._fill, key, loaded_at)
+        if self._async_reader is not None:
+            reader = self._async_reader
+            if awaited:
+                return self.loads.lead(key, self._read_awaiting, reader, *key, done=done)
+            return self.loads.start_task(key, self._read_awaiting, reader, *key, done=done)
+        return self.loads.start(key, self.repository.get, *key, done=done)
 
     async def _read_awaiting(self, reader: AsyncLoopReader, namespace: str, name: str) -> Image:
         try:
