@@ -1,4 +1,7 @@
-"""The one place where failures become HTTP responses.
+"""Where failures become HTTP responses: every error raised through the layers is answered
+here. Two frequent answers are given where they are found, with the bodies made here or from
+the same parts: the image's 404 (`image_not_found`, returned by its handler) and the security
+layer's 401 (`swr_official_images.http.security.refused_response`).
 
 Every failure answers with SWR's error body `{error_code, error_msg, request_id}` and the
 `X-Request-Id` header (added by `swr_official_images.http.middleware`). Server errors say only
