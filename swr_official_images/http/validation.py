@@ -106,9 +106,8 @@ class ShortMessageParameterValidator(ParameterValidator):  # type: ignore[misc] 
             (p, p["name"].lower().encode("latin-1")) for p in self.parameters["header"]
         ]
         self._headers_read = {name for _, name in self._header_names}
-        self._from_scope = (
-            isinstance(self.uri_parser, PlainPathURIParser) and not (self.parameters["cookie"])
-        )
+        without_cookies = not self.parameters["cookie"]
+        self._from_scope = isinstance(self.uri_parser, PlainPathURIParser) and without_cookies
 
     def validate(self, scope: Scope) -> None:
         """ParameterValidator.validate: `validate_request` on a request made of the scope. For a
