@@ -57,7 +57,8 @@ def part_list(text: str) -> list[str]:
     return [p for p in PARTS if p in parts]
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`python -m bench`'s options, every part's."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--parts",
@@ -71,7 +72,11 @@ def main() -> int:
     add_lookup_options(parser)
     add_framework_options(parser)
     add_json_option(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     return run_benchmark_cli(lambda: _run(args))
 
 

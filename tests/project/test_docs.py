@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.__main__ import build_parser
 from bench.chart import render, scale_top
 from tests.support.snippets import DOCS, README, ROOT, documents, name
 from tools import docs as generator
@@ -168,3 +169,28 @@ def test_the_committed_chart_shows_every_workload_and_variant():
     assert workloads == {"hot", "random", "404", "401", "page"}, workloads
     assert {"swr-official-images", "fastapi", "starlette", "connexion"} <= variants
     assert len(drawn) == 2 * len(pairs)
+
+
+# `make bench BENCH_ARGS='...'` as the pages write it, perhaps across lines; `$(NAME)` is one of
+# the Makefile's presets.
+BENCH_COMMAND = re.compile(r"make\s+bench\s+BENCH_ARGS='([^']*)'")
+MAKE_VARIABLE = re.compile(r"^(BENCH_[A-Z]+) = (.*)$", re.MULTILINE)
+
+
+def test_every_bench_command_in_the_docs_takes_the_options_it_gives():
+    """A benchmark takes minutes: the commands the pages quote are not run here, but each is
+    read by the bench's own parser, presets expanded as make expands them."""
+    presets = dict(MAKE_VARIABLE.findall((ROOT / "Makefile").read_text(encoding="utf-8")))
+    commands = [
+        (page.name, arguments)
+        for page in [README, *DOCS.glob("*.md")]
+        for arguments in BENCH_COMMAND.findall(page.read_text(encoding="utf-8"))
+    ]
+    assert len(commands) >= 5, commands
+    parser = build_parser()
+    for page, arguments in commands:
+        expanded = re.sub(r"\$\((BENCH_[A-Z]+)\)", lambda m: presets[m.group(1)], arguments)
+        try:
+            parser.parse_args(expanded.split())
+        except SystemExit:
+            pytest.fail(f"{page}: make bench BENCH_ARGS='{arguments}' is refused by the bench")
