@@ -4,7 +4,7 @@ Connexion makes a `ConnexionRequest` of the scope in each layer that reads the r
 request validation, the handler's decorators). Its constructor asks `hasattr(self,
 "_starlette_request")` first, and the class answers a missing attribute from `__getattr__`,
 which looks that very attribute up again: on every request, two AttributeErrors raised and
-caught per layer, most of the object's cost. `ScopeRequest` is the same object, made directly.
+caught per layer. `ScopeRequest` is the same object, made directly.
 """
 
 from __future__ import annotations

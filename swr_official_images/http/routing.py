@@ -173,7 +173,8 @@ class NoRedirectRoutingMiddleware(RoutingMiddleware):  # type: ignore[misc]  # c
             if isinstance(route, Mount) and route.path == api.base_path:
                 route.app.default = api.router  # type: ignore[attr-defined]  # an API's router
         self.mounts.mount(api.base_path, app=api.router)
-        # Connexion adds the APIs most specific base path first: a root mount first is the only.
+        # Connexion adds the APIs most specific base path first, so the first mount is at the
+        # root only when every API is.
         first = self.mounts.routes[0]
         if isinstance(first, Mount) and first.path == "" and isinstance(first.app, Router):
             self.router = _PastTheRootMount(self.mounts, first.app)

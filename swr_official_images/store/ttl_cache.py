@@ -155,8 +155,9 @@ class SingleFlight:
         done: Callable[[asyncio.Future[V]], None] | None = None,
     ) -> V:
         """As `run`, for a load that awaits on the loop, run by the first caller itself rather
-        than as a task of its own: a task, its callbacks and the shield around it cost as much
-        as a tenth of a read on PostgreSQL. Callers arriving meanwhile wait for it, shielded; if
+        than as a task of its own: the caller awaits it anyway, so a task, its callbacks, the
+        shield around it and the turn of the loop the task's start waits for are work for
+        nothing on every miss. Callers arriving meanwhile wait for it, shielded; if
         the first caller is cancelled, so is its load, and a caller that was waiting for it,
         and is not cancelled itself, makes the load again. `done` is called as `start` calls
         it."""

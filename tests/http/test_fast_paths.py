@@ -386,14 +386,8 @@ def test_the_security_layers_401_is_the_error_handlers(refused):
         media_type=answer.mimetype,
         headers=answer.headers,
     )
-    assert (
-        (direct.status_code, direct.body)
-        == (handled.status_code, handled.body)
-        == (
-            401,
-            direct.body,
-        )
-    )
+    assert direct.status_code == handled.status_code == 401
+    assert direct.body == handled.body
     assert direct.raw_headers == handled.raw_headers
     assert notes[0] == notes[1] and "auth_failure" in notes[0]
 
