@@ -381,6 +381,15 @@ def engine(database_url) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def postgresql_catalog(store, database_url, catalog_file) -> str:
+    """A PostgreSQL database holding the test catalog; the test is skipped on SQLite."""
+    if store != "postgresql":
+        pytest.skip("the async loop reader is PostgreSQL's")
+    assert run_cli(database_url, "import", str(catalog_file)).code == 0
+    return database_url
+
+
 @contextlib.contextmanager
 def serve(settings: Settings, app: object = None) -> Iterator[str]:
     """Run the app (or another ASGI app, behind the same transport) under uvicorn on a free

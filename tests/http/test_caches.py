@@ -548,14 +548,6 @@ def until_backends(database_url: str, count: int) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def postgresql_catalog(store, database_url, catalog_file) -> str:
-    if store != "postgresql":
-        pytest.skip("the async loop reader is PostgreSQL's")
-    assert run_cli(database_url, "import", str(catalog_file)).code == 0
-    return database_url
-
-
 def test_the_async_loop_reader_opens_no_more_connections_than_the_pool(postgresql_catalog):
     engine = make_engine(Settings(database_url=postgresql_catalog, db_pool_size=2))
     reader = SqlImageRepository(engine).async_loop_reader()
