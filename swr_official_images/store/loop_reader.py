@@ -3,11 +3,15 @@ PostgreSQL's awaited."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, bindparam, select
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy import ARRAY, Engine, Text, bindparam, func, select
+from sqlalchemy.exc import DBAPIError
 
 from swr_official_images.domain import Image, ImageNotFound, ReaderBusy
 from swr_official_images.store.db import (
@@ -21,6 +25,22 @@ from swr_official_images.store.db import (
 _BY_KEY = select(images).where(
     images.c.namespace == bindparam("namespace"), images.c.name == bindparam("name")
 )
+# Images by their keys: the keys as two arrays, each probing the table's unique index.
+_KEYS = (
+    func.unnest(bindparam("namespaces", type_=ARRAY(Text)), bindparam("names", type_=ARRAY(Text)))
+    .table_valued("namespace", "name")
+    .render_derived(name="keys")
+)
+_BY_KEYS = select(images).join(
+    _KEYS, (images.c.namespace == _KEYS.c.namespace) & (images.c.name == _KEYS.c.name)
+)
+_NAMESPACE, _NAME = list(images.c).index(images.c.namespace), list(images.c).index(images.c.name)
+
+# Keys one statement reads at most: past that, the next reader waiting gathers another batch.
+BATCH_LIMIT = 64
+
+Key = tuple[str, str]
+Row = tuple[Any, ...]
 
 
 class SqliteImageReader:
@@ -80,6 +100,13 @@ class PostgresImageReader:
     the statement's handling. Here it is one round trip, in autocommit, of a statement psycopg
     prepares after a few runs.
 
+    Reads that would wait for a connection (every one is out) wait together: the first to wait
+    gathers the keys asked for until one comes free, and reads them all in one statement (at
+    most `BATCH_LIMIT`), each reader answered with its own row or its own error. Under load the
+    database's round trips, and their system calls and the driver's work, are shared; with a
+    connection free, a read goes out at once, alone. Readers that joined wait as long as the
+    first one does, and read again if it goes away (cancelled) before its statement is answered.
+
     Its waits end as the engine's do (statement timeout, read timeout, the process stopping),
     and end the request with the error the thread pool's read would have raised. A connection
     found broken (a restart, a backend terminated) raises `ReaderBusy`: the caller reads the
@@ -90,38 +117,132 @@ class PostgresImageReader:
         self._connections = LoopConnections(engine)
         dialect = engine.dialect
         self._sql = str(_BY_KEY.compile(dialect=dialect))
+        self._batch_sql = str(_BY_KEYS.compile(dialect=dialect))
         if any(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in images.c):
             raise RuntimeError("a column's values need SQLAlchemy's conversion: convert them")
+        self._gathering: _Gathering | None = None
 
     async def get(self, namespace: str, name: str) -> Image:
-        params = {"namespace": namespace, "name": name}
-        connection = await self._connection(params)
-        try:
-            cursor = connection.reused_cursor()
-            # Prepared from the first run: the server plans the statement once.
-            await cursor.execute(self._sql, params, prepare=True)
-            row = await cursor.fetchone()
-        except psycopg.Error as error:
-            if connection.broken and not isinstance(error, DatabaseWaitAborted):
-                raise ReaderBusy(str(error)) from error
-            raise self._store_error(error, params) from error
-        finally:
-            self._connections.give_back(connection)
+        key = (namespace, name)
+        row = await self._row(key)
         if row is None:
             raise ImageNotFound(namespace, name)
         # The driver's values are the columns' own types: SQLAlchemy converts none of them.
         return Image.from_row(row)
 
-    async def _connection(self, params: dict[str, str]) -> BoundedAsyncConnection:
-        try:
-            return await self._connections.take()
-        except psycopg.Error as error:
-            raise self._store_error(error, params) from error
+    async def _row(self, key: Key) -> Row | None:
+        while (gathering := self._gathering) is not None and gathering.takes(key):
+            row = await gathering.join(key)
+            if row is not _READ_AGAIN:
+                return row
+        return await self._lead(key)
 
-    def _store_error(self, error: psycopg.Error, params: dict[str, str]) -> StatementError:
-        # The error SQLAlchemy would have raised for it: the one the error handling and the
-        # metrics know as a database's.
-        return DBAPIError.instance(self._sql, params, error, psycopg.Error)
+    async def _lead(self, key: Key) -> Row | None:
+        gathering = _Gathering(key)
+        if self._connections.all_taken() and _batchable(key):
+            self._gathering = gathering
+        connection = None
+        try:
+            try:
+                connection = await self._connections.take()
+            finally:
+                if self._gathering is gathering:
+                    self._gathering = None
+            try:
+                rows = await self._read(connection, gathering.keys())
+            finally:
+                self._connections.give_back(connection)
+        except psycopg.Error as error:
+            broken = connection is not None and connection.broken
+            gathering.fail(partial(self._failure, error, broken))
+            raise self._failure(error, broken, key) from error
+        except BaseException:
+            # Cancelled (the caller went away, the process is stopping): the others read again.
+            gathering.read_again()
+            raise
+        gathering.answer(rows)
+        return rows.get(key)
+
+    async def _read(self, connection: BoundedAsyncConnection, keys: list[Key]) -> dict[Key, Row]:
+        cursor = connection.reused_cursor()
+        # Prepared from the first run: the server plans the statement once.
+        if len(keys) == 1:
+            [(namespace, name)] = keys
+            await cursor.execute(self._sql, {"namespace": namespace, "name": name}, prepare=True)
+        else:
+            namespaces, names = [k[0] for k in keys], [k[1] for k in keys]
+            params = {"namespaces": namespaces, "names": names}
+            await cursor.execute(self._batch_sql, params, prepare=True)
+        return {(row[_NAMESPACE], row[_NAME]): row for row in await cursor.fetchall()}
+
+    def _failure(self, error: psycopg.Error, broken: bool, key: Key) -> Exception:
+        if broken and not isinstance(error, DatabaseWaitAborted):
+            failure: Exception = ReaderBusy(str(error))
+        else:
+            # The error SQLAlchemy would have raised for the key's own read: the one the error
+            # handling and the metrics know as a database's.
+            params = {"namespace": key[0], "name": key[1]}
+            failure = DBAPIError.instance(self._sql, params, error, psycopg.Error)
+        failure.__cause__ = error
+        return failure
 
     def close(self) -> None:
         self._connections.close()
+
+
+# What a reader that joined is answered when the read it joined was cancelled: read again.
+_READ_AGAIN: Any = object()
+
+
+class _Gathering:
+    """The keys of reads waiting together for a connection: the first reader's, read by
+    itself, and those of readers that joined it, each answered through a future of its own."""
+
+    def __init__(self, first: Key) -> None:
+        self.first = first
+        self.joined: dict[Key, list[asyncio.Future[Row | None]]] = {}
+
+    def takes(self, key: Key) -> bool:
+        return (
+            key in self.joined
+            or key == self.first
+            or (len(self.joined) + 1 < BATCH_LIMIT and _batchable(key))
+        )
+
+    def join(self, key: Key) -> asyncio.Future[Row | None]:
+        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        self.joined.setdefault(key, []).append(future)
+        return future
+
+    def keys(self) -> list[Key]:
+        return [self.first, *(key for key in self.joined if key != self.first)]
+
+    def _waiting(self) -> Iterator[tuple[Key, asyncio.Future[Row | None]]]:
+        """Each reader still waiting, once: the gathering then holds none of their futures
+        (an error set on one holds the reader's frames, which hold the gathering)."""
+        joined, self.joined = self.joined, {}
+        for key, futures in joined.items():
+            for future in futures:
+                # A reader cancelled while it waited has cancelled its future.
+                if not future.done():
+                    yield key, future
+
+    def answer(self, rows: dict[Key, Row]) -> None:
+        for key, future in self._waiting():
+            future.set_result(rows.get(key))
+
+    def fail(self, failure: Callable[[Key], Exception]) -> None:
+        for key, future in self._waiting():
+            future.set_exception(failure(key))
+            # Retrieved: a reader cancelled from now on would otherwise leave it logged.
+            future.exception()
+
+    def read_again(self) -> None:
+        for _key, future in self._waiting():
+            future.set_result(_READ_AGAIN)
+
+
+def _batchable(key: Key) -> bool:
+    """Whether the key may be read with others: the driver sends ASCII without NUL as text
+    whatever it is, while a key it refuses (a NUL, a lone surrogate) must fail alone."""
+    return all(part.isascii() and "\x00" not in part for part in key)
