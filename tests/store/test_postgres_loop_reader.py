@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -94,6 +94,30 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def behind_one_read(
+    reader: PostgresImageReader, statements: list[list[str]], names: tuple[str, ...]
+) -> tuple[asyncio.Task[str], list[asyncio.Task[str]]]:
+    """A read of "nginx" out on the reader's one connection (the table is locked), then reads
+    of `names`, each started and gone as far as it goes before the connection comes back."""
+    holding = asyncio.create_task(read(reader, "nginx"))
+    await until(lambda: statements == [["nginx"]])
+    waiting = [asyncio.create_task(read(reader, name)) for name in names]
+    await settle()
+    return holding, waiting
+
+
+Scenario = Callable[[PostgresImageReader, Connection], Coroutine[Any, Any, list[Any]]]
+
+
+def run_on_locked_table(database_url: str, scenario: Scenario, **settings: Any) -> list[Any]:
+    """`scenario(reader, blocker)`, a reader of one connection, the table locked by `blocker`."""
+    with (
+        one_connection_reader(database_url, **settings) as reader,
+        locked_images(database_url) as blocker,
+    ):
+        return asyncio.run(scenario(reader, blocker))
+
+
 def test_reads_waiting_for_a_connection_go_out_together(postgresql_catalog, engine, statements):
     # The first read opens the only connection; the next waits for it, and the reads after it
     # join its statement up to the limit; past it, the next waiting read gathers its own.
@@ -128,21 +152,16 @@ def test_reads_waiting_for_a_connection_go_out_together(postgresql_catalog, engi
 def test_the_readers_that_joined_a_read_cancelled_while_waiting_read_again(
     postgresql_catalog, statements
 ):
-    async def main(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
-        holding = asyncio.create_task(read(reader, "nginx"))
-        await until(lambda: statements == [["nginx"]])
-        waiting = [asyncio.create_task(read(reader, n)) for n in ("redis", "postgres", "absent")]
-        await settle()
+    async def scenario(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
+        holding, waiting = await behind_one_read(
+            reader, statements, ("redis", "postgres", "absent")
+        )
         waiting[0].cancel()
         await settle()
         blocker.rollback()
         return await outcomes(holding, *waiting)
 
-    with (
-        one_connection_reader(postgresql_catalog) as reader,
-        locked_images(postgresql_catalog) as blocker,
-    ):
-        answers = asyncio.run(main(reader, blocker))
+    answers = run_on_locked_table(postgresql_catalog, scenario)
 
     assert answers[0] == "nginx"
     assert isinstance(answers[1], asyncio.CancelledError)
@@ -154,11 +173,10 @@ def test_the_readers_that_joined_a_read_cancelled_while_waiting_read_again(
 def test_the_readers_that_joined_a_read_cancelled_while_out_read_again(
     postgresql_catalog, statements
 ):
-    async def main(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
-        holding = asyncio.create_task(read(reader, "nginx"))
-        await until(lambda: len(statements) == 1)
-        waiting = [asyncio.create_task(read(reader, n)) for n in ("redis", "postgres", "absent")]
-        await settle()
+    async def scenario(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
+        holding, waiting = await behind_one_read(
+            reader, statements, ("redis", "postgres", "absent")
+        )
         # The read out is dropped with its connection: the gathered batch opens another.
         holding.cancel()
         await until(lambda: len(statements) == 2)
@@ -168,11 +186,7 @@ def test_the_readers_that_joined_a_read_cancelled_while_out_read_again(
         blocker.rollback()
         return await outcomes(holding, *waiting)
 
-    with (
-        one_connection_reader(postgresql_catalog) as reader,
-        locked_images(postgresql_catalog) as blocker,
-    ):
-        answers = asyncio.run(main(reader, blocker))
+    answers = run_on_locked_table(postgresql_catalog, scenario)
 
     assert [type(answer) for answer in answers[:2]] == [asyncio.CancelledError] * 2
     assert answers[2:] == ["postgres", "missing"]
@@ -184,21 +198,17 @@ def test_the_readers_that_joined_a_read_cancelled_while_out_read_again(
 def test_each_reader_of_a_failed_batch_gets_an_error_of_its_own(postgresql_catalog, statements):
     reported: list[dict[str, Any]] = []
 
-    async def main(reader: PostgresImageReader) -> list[Any]:
+    async def scenario(reader: PostgresImageReader, _blocker: Connection) -> list[Any]:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, c: reported.append(c))
-        holding = asyncio.create_task(read(reader, "nginx"))
-        await until(lambda: len(statements) == 1)
-        waiting = [asyncio.create_task(read(reader, n)) for n in ("redis", "postgres", "absent")]
-        await settle()
+        holding, waiting = await behind_one_read(
+            reader, statements, ("redis", "postgres", "absent")
+        )
         # Gone before its batch fails: its error is nobody's to see.
         waiting[2].cancel()
         return await outcomes(holding, *waiting)
 
-    with (
-        one_connection_reader(postgresql_catalog, db_statement_timeout_ms=1000) as reader,
-        locked_images(postgresql_catalog),
-    ):
-        answers = asyncio.run(main(reader))
+    # The lock stays: each statement ends at its timeout.
+    answers = run_on_locked_table(postgresql_catalog, scenario, db_statement_timeout_ms=1000)
 
     assert statements == [["nginx"], ["redis", "postgres", "absent"]]
     errors = answers[:3]
@@ -215,19 +225,12 @@ def test_each_reader_of_a_failed_batch_gets_an_error_of_its_own(postgresql_catal
 def test_a_key_the_driver_refuses_is_read_alone(postgresql_catalog, statements):
     refused = "bad\x00name"
 
-    async def main(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
-        holding = asyncio.create_task(read(reader, "nginx"))
-        await until(lambda: len(statements) == 1)
-        waiting = [asyncio.create_task(read(reader, n)) for n in ("redis", refused, "postgres")]
-        await settle()
+    async def scenario(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
+        holding, waiting = await behind_one_read(reader, statements, ("redis", refused, "postgres"))
         blocker.rollback()
         return await outcomes(holding, *waiting)
 
-    with (
-        one_connection_reader(postgresql_catalog) as reader,
-        locked_images(postgresql_catalog) as blocker,
-    ):
-        answers = asyncio.run(main(reader, blocker))
+    answers = run_on_locked_table(postgresql_catalog, scenario)
 
     assert statements == [["nginx"], ["redis", "postgres"], [refused]]
     assert answers[:2] == ["nginx", "redis"]
