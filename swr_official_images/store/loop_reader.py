@@ -157,7 +157,8 @@ class PostgresImageReader:
             gathering.fail(partial(self._failure, error, broken))
             raise self._failure(error, broken, key) from error
         except BaseException:
-            # Cancelled (the caller went away, the process is stopping): the others read again.
+            # Cancelled (the caller went away, the process is stopping), or a failure that is
+            # not the database's: the others read again, each on its own account.
             gathering.read_again()
             raise
         gathering.answer(rows)
