@@ -458,10 +458,6 @@ class LoopConnections:
         self._open: set[BoundedAsyncConnection] = set()
         self._closed = False
 
-    def all_taken(self) -> bool:
-        """Whether `take` would wait for a connection to come back."""
-        return not self._idle and not self._places
-
     async def take(self) -> BoundedAsyncConnection:
         """An idle connection, for `give_back` once its answer is read."""
         if self._idle:

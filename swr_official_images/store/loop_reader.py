@@ -100,12 +100,13 @@ class PostgresImageReader:
     the statement's handling. Here it is one round trip, in autocommit, of a statement psycopg
     prepares after a few runs.
 
-    Reads that would wait for a connection (every one is out) wait together: the first to wait
-    gathers the keys asked for until one comes free, and reads them all in one statement (at
-    most `BATCH_LIMIT`), each reader answered with its own row or its own error. Under load the
-    database's round trips, and their system calls and the driver's work, are shared; with a
-    connection free, a read goes out at once, alone. Readers that joined wait as long as the
-    first one does, and read again if it goes away (cancelled) before its statement is answered.
+    Reads go out together: the first gathers the keys asked for in the same turn of the event
+    loop, and while it waits for a connection (every one is out), and reads them all in one
+    statement (at most `BATCH_LIMIT`), each reader answered with its own row or its own error.
+    Under load the database's round trips, and their system calls and the driver's work, are
+    shared; alone, a read waits for one turn of the loop, microseconds on an idle one. Readers
+    that joined wait as long as the first one does, and read again if it goes away (cancelled)
+    before its statement is answered.
 
     Its waits end as the engine's do (statement timeout, read timeout, the process stopping),
     and end the request with the error the thread pool's read would have raised. A connection
@@ -139,11 +140,13 @@ class PostgresImageReader:
 
     async def _lead(self, key: Key) -> Row | None:
         gathering = _Gathering(key)
-        if self._connections.all_taken() and _batchable(key):
+        if _batchable(key):
             self._gathering = gathering
         connection = None
         try:
             try:
+                # One turn of the loop first: the requests it runs next may ask for theirs.
+                await asyncio.sleep(0)
                 connection = await self._connections.take()
             finally:
                 if self._gathering is gathering:

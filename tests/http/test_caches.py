@@ -30,6 +30,7 @@ from swr_official_images.store import tokens as token_store
 from swr_official_images.store.cached_stores import NEGATIVE_CACHE_SIZE, CachedImages, CachedTokens
 from swr_official_images.store.db import images, make_engine
 from swr_official_images.store.images import SqlImageRepository
+from swr_official_images.store.loop_reader import BATCH_LIMIT
 from swr_official_images.store.tokens import (
     TokenRefusal,
     TokenRefused,
@@ -554,12 +555,14 @@ def test_the_async_loop_reader_opens_no_more_connections_than_the_pool(postgresq
     assert reader is not None
 
     async def burst() -> None:
-        names = ["nginx", "redis", "postgres", "no-such-image"] * 8
+        # Enough keys for four statements at once: two go out, the others wait.
+        names = ["nginx", "redis", "postgres"] * 8
+        names += [f"no-such-image-{index}" for index in range(4 * BATCH_LIMIT - len(names))]
         found = await asyncio.gather(
             *(reader.get("official", name) for name in names), return_exceptions=True
         )
         for name, image in zip(names, found, strict=True):
-            if name == "no-such-image":
+            if name.startswith("no-such-image"):
                 assert isinstance(image, ImageNotFound), image
             else:
                 assert isinstance(image, Image) and image.name == name, image

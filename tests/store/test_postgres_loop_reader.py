@@ -1,6 +1,7 @@
-"""PostgreSQL's image reader on the event loop: reads that would wait for a connection go out
-together, in statements of at most BATCH_LIMIT keys, each reader answered with its own row or
-its own error; a reader that goes away leaves the others to read again.
+"""PostgreSQL's image reader on the event loop: reads asked for in one turn of the loop, and
+while they wait for a connection, go out together, in statements of at most BATCH_LIMIT keys,
+each reader answered with its own row or its own error; a reader that goes away leaves the
+others to read again.
 
 Each test holds the reader to one connection (`db_pool_size=1`) and, where a statement must stay
 out, locks the table from another connection until the readers it needs are waiting."""
@@ -118,15 +119,16 @@ def run_on_locked_table(database_url: str, scenario: Scenario, **settings: Any) 
         return asyncio.run(scenario(reader, blocker))
 
 
-def test_reads_waiting_for_a_connection_go_out_together(postgresql_catalog, engine, statements):
-    # The first read opens the only connection; the next waits for it, and the reads after it
-    # join its statement up to the limit; past it, the next waiting read gathers its own.
+def test_reads_asked_for_in_one_turn_go_out_together(postgresql_catalog, engine, statements):
+    # The first read gathers the others up to the limit; past it, the next gathers its own.
     names = ["nginx", "redis"]
     names += [f"absent-{index}" for index in range(2 * BATCH_LIMIT - 2)]
     names += ["postgres", "nginx"]
-    assert len(names) == 1 + BATCH_LIMIT + BATCH_LIMIT + 1
+    assert len(names) == BATCH_LIMIT + BATCH_LIMIT + 2
 
     async def burst(reader: PostgresImageReader) -> list[Image | BaseException]:
+        # The connection opened first: the burst's first read finds it idle.
+        await reader.get(NAMESPACE, "redis")
         reads = (reader.get(NAMESPACE, name) for name in names)
         return await asyncio.gather(*reads, return_exceptions=True)
 
@@ -140,13 +142,28 @@ def test_reads_waiting_for_a_connection_go_out_together(postgresql_catalog, engi
             else:
                 assert isinstance(answer, Image)
                 assert vars(answer) == vars(repository.get(NAMESPACE, name))
-    first, second = 1, 1 + BATCH_LIMIT
     assert statements == [
-        names[:first],
-        names[first:second],
-        names[second : second + BATCH_LIMIT],
-        names[second + BATCH_LIMIT :],
+        ["redis"],
+        names[:BATCH_LIMIT],
+        names[BATCH_LIMIT : 2 * BATCH_LIMIT],
+        names[2 * BATCH_LIMIT :],
     ]
+
+
+def test_a_read_asked_for_while_others_wait_for_a_connection_joins_them(
+    postgresql_catalog, statements
+):
+    async def scenario(reader: PostgresImageReader, blocker: Connection) -> list[Any]:
+        holding, waiting = await behind_one_read(reader, statements, ("redis",))
+        later = asyncio.create_task(read(reader, "postgres"))
+        await settle()
+        blocker.rollback()
+        return await outcomes(holding, *waiting, later)
+
+    answers = run_on_locked_table(postgresql_catalog, scenario)
+
+    assert answers == ["nginx", "redis", "postgres"]
+    assert statements == [["nginx"], ["redis", "postgres"]]
 
 
 def test_the_readers_that_joined_a_read_cancelled_while_waiting_read_again(
@@ -190,9 +207,8 @@ def test_the_readers_that_joined_a_read_cancelled_while_out_read_again(
 
     assert [type(answer) for answer in answers[:2]] == [asyncio.CancelledError] * 2
     assert answers[2:] == ["postgres", "missing"]
-    # The first to read again takes the place the cancelled read's connection left; the other
-    # waits for it.
-    assert statements == [["nginx"], ["redis", "postgres", "absent"], ["postgres"], ["absent"]]
+    # The two left read again, together, on a connection opened in the dropped one's place.
+    assert statements == [["nginx"], ["redis", "postgres", "absent"], ["postgres", "absent"]]
 
 
 def test_each_reader_of_a_failed_batch_gets_an_error_of_its_own(postgresql_catalog, statements):
