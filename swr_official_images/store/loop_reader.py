@@ -36,7 +36,7 @@ _BY_KEYS = select(images).join(
 )
 _NAMESPACE, _NAME = list(images.c).index(images.c.namespace), list(images.c).index(images.c.name)
 
-# Keys one statement reads at most: past that, the next reader waiting gathers another batch.
+# Keys one statement reads at most: past that, the next reader gathers another batch.
 BATCH_LIMIT = 64
 
 Key = tuple[str, str]
@@ -169,7 +169,7 @@ class PostgresImageReader:
 
     async def _read(self, connection: BoundedAsyncConnection, keys: list[Key]) -> dict[Key, Row]:
         cursor = connection.reused_cursor()
-        # Prepared from the first run: the server plans the statement once.
+        # Each statement prepared from its first run: the server plans it once.
         if len(keys) == 1:
             [(namespace, name)] = keys
             await cursor.execute(self._sql, {"namespace": namespace, "name": name}, prepare=True)
@@ -199,8 +199,9 @@ _READ_AGAIN: Any = object()
 
 
 class _Gathering:
-    """The keys of reads waiting together for a connection: the first reader's, read by
-    itself, and those of readers that joined it, each answered through a future of its own."""
+    """The keys of reads that go out together: the first reader's, read by itself, and those
+    of readers that joined it (in its turn of the loop, or while it waited for a connection),
+    each answered through a future of its own."""
 
     def __init__(self, first: Key) -> None:
         self.first = first
