@@ -204,15 +204,11 @@ class _Gathering:
     each answered through a future of its own."""
 
     def __init__(self, first: Key) -> None:
-        self.first = first
-        self.joined: dict[Key, list[asyncio.Future[Row | None]]] = {}
+        # Every key, in the order asked, with the futures of the readers that joined for it.
+        self.joined: dict[Key, list[asyncio.Future[Row | None]]] = {first: []}
 
     def takes(self, key: Key) -> bool:
-        return (
-            key in self.joined
-            or key == self.first
-            or (len(self.joined) + 1 < BATCH_LIMIT and _batchable(key))
-        )
+        return key in self.joined or (len(self.joined) < BATCH_LIMIT and _batchable(key))
 
     def join(self, key: Key) -> asyncio.Future[Row | None]:
         future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
@@ -220,7 +216,7 @@ class _Gathering:
         return future
 
     def keys(self) -> list[Key]:
-        return [self.first, *(key for key in self.joined if key != self.first)]
+        return list(self.joined)
 
     def _waiting(self) -> Iterator[tuple[Key, asyncio.Future[Row | None]]]:
         """Each reader still waiting, once: the gathering then holds none of their futures
