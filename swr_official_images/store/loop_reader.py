@@ -97,16 +97,16 @@ class PostgresImageReader:
 
     Through the thread pool and SQLAlchemy, a read cost several times the query: the hop to a
     thread and back, the pool's check-out with its ping, the transaction's BEGIN and ROLLBACK,
-    the statement's handling. Here it is one round trip, in autocommit, of a statement psycopg
-    prepares after a few runs.
+    the statement's handling. Here it is one round trip, in autocommit, of a statement prepared
+    on the server at its first run.
 
     Reads go out together: the first gathers the keys asked for in the same turn of the event
     loop, and while it waits for a connection (every one is out), and reads them all in one
     statement (at most `BATCH_LIMIT`), each reader answered with its own row or its own error.
     Under load the database's round trips, and their system calls and the driver's work, are
-    shared; alone, a read waits for one turn of the loop, microseconds on an idle one. Readers
-    that joined wait as long as the first one does, and read again if it goes away (cancelled)
-    before its statement is answered.
+    shared; alone, a read waits for one turn of the loop first. Readers that joined wait as
+    long as the first one does, and read again if it goes away (cancelled) before its statement
+    is answered.
 
     Its waits end as the engine's do (statement timeout, read timeout, the process stopping),
     and end the request with the error the thread pool's read would have raised. A connection
