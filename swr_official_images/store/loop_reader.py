@@ -233,10 +233,10 @@ class _Gathering:
             future.set_result(rows.get(key))
 
     def fail(self, failure: Callable[[Key], Exception]) -> None:
+        # Each future has its reader waiting on it (`_waiting` skips the others), whose wake-up
+        # retrieves the error even when the reader is cancelled meanwhile.
         for key, future in self._waiting():
             future.set_exception(failure(key))
-            # Retrieved: a reader cancelled from now on would otherwise leave it logged.
-            future.exception()
 
     def read_again(self) -> None:
         for _key, future in self._waiting():
